@@ -1,0 +1,124 @@
+/*
+ * access.c - the read and write paths: virtual segments, else translate
+ * (through a small cache) and move physical bytes.  Nothing here allocates
+ * or locks; the translation cache tolerates concurrent use by checking
+ * each entry instead of locking it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include "kvm_private.h"
+
+#define PAGE_SHIFT 12
+#define PAGE_MASK ((1ULL << PAGE_SHIFT) - 1)
+#define PAGE_SIZE_4K (1ULL << PAGE_SHIFT)
+
+#if defined(__GNUC__)
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#else
+#define LOAD(x) (x)
+#define STORE(x, v) ((x) = (v))
+#endif
+
+enum kvm_status kvm_phys_access(kvm_t *kd, uint64_t pa, void *buf,
+				size_t len, int write, size_t *done)
+{
+	if (kd->physops != NULL) {
+		/* Compressed formats: one page at a time, read only. */
+		uint64_t room = kd->pagesize - (pa & (kd->pagesize - 1));
+		size_t n = room < len ? (size_t)room : len;
+		enum kvm_status st;
+		*done = 0;
+		if (write)
+			return KVM_RDONLY;
+		st = kd->physops->read(kd, pa, buf, n);
+		if (st == KVM_OK)
+			*done = n;
+		return st;
+	}
+	return kvm_segs_access(kd, &kd->psegs, pa, buf, len, write, done);
+}
+
+/* va -> pa through the cache; *room is how many bytes stay contiguous. */
+enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
+			      uint64_t *room)
+{
+	uint64_t vpn = (va >> PAGE_SHIFT) + 1, pagesize = 0, p;
+	struct kvm_tlb_entry *t = &kd->tlb[vpn % KVM_TLB_SIZE];
+	uint64_t tv = LOAD(t->vpage), tp = LOAD(t->ppage), tc = LOAD(t->check);
+	enum kvm_status st;
+
+	if (tv == vpn && tc == (tv ^ tp)) {
+		*pa = tp | (va & PAGE_MASK);
+		*room = PAGE_SIZE_4K - (va & PAGE_MASK);
+		return KVM_OK;
+	}
+	if (kd->arch == NULL || kd->archdata == NULL)
+		return KVM_UNMAPPED;
+	st = kd->arch->translate(kd, va, &p, &pagesize);
+	if (st != KVM_OK)
+		return st;
+	/* Cache the 4 KiB page; the walk told us the whole (huge) page. */
+	STORE(t->vpage, 0);
+	STORE(t->ppage, p & ~PAGE_MASK);
+	STORE(t->check, vpn ^ (p & ~PAGE_MASK));
+	STORE(t->vpage, vpn);
+	*pa = p;
+	*room = pagesize - (va & (pagesize - 1));
+	return KVM_OK;
+}
+
+/*
+ * Move len bytes at addr.  Returns the count moved: all of it, or the
+ * part before the first failure; -1 (with the error set) if nothing moved.
+ */
+ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
+		   int write, int physical)
+{
+	unsigned char *p = buf;
+	size_t total = 0;
+
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (write && kd->flag != O_RDWR) {
+		kvm_err(kd, EBADF, "%s: opened read-only: cannot write",
+			kd->core.path);
+		return -1;
+	}
+	while (total < len) {
+		uint64_t a = addr + total;
+		size_t want = len - total, done = 0;
+		enum kvm_status st = KVM_UNMAPPED;
+
+		if (physical) {
+			st = kvm_phys_access(kd, a, p + total, want, write, &done);
+		} else {
+			if (kd->vsegs.n > 0)
+				st = kvm_segs_access(kd, &kd->vsegs, a, p + total,
+						     want, write, &done);
+			if (st == KVM_UNMAPPED && kd->archdata != NULL) {
+				uint64_t pa, room;
+				st = kvm_translate(kd, a, &pa, &room);
+				if (st == KVM_OK)
+					st = kvm_phys_access(kd, pa, p + total,
+							     room < want ? (size_t)room : want,
+							     write, &done);
+			}
+		}
+		if (st == KVM_EXCLUDED && !write &&
+		    (kd->opts & KVM_OPT_EXCLUDED_ZERO)) {
+			uint64_t room = kd->pagesize - (a & (kd->pagesize - 1));
+			done = room < want ? (size_t)room : want;
+			memset(p + total, 0, done);
+			st = KVM_OK;
+		}
+		if (st != KVM_OK) {
+			kvm_status_err(kd, st, a, physical ? "physical" : "virtual");
+			return total > 0 ? (ssize_t)total : -1;
+		}
+		total += done;
+	}
+	return (ssize_t)total;
+}

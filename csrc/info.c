@@ -1,0 +1,91 @@
+/* info.c - kvm_info: what the handle knows about its core, as key=value lines. */
+#include <string.h>
+
+#include "kvm_private.h"
+
+struct out {
+	char *buf;
+	size_t len, used;
+};
+
+static void put(struct out *o, const char *fmt, ...) KVM_PRINTF(2, 3);
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	size_t room = o->used < o->len ? o->len - o->used : 0;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room ? o->buf + o->used : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->used += (size_t)n;
+}
+
+/* A VMCOREINFO value as an info line, when the dump has it. */
+static void put_vmci(struct out *o, kvm_t *kd, const char *key, const char *name)
+{
+	size_t len;
+	const char *v = kvm_vmcoreinfo_get(kd, key, &len);
+
+	if (v != NULL)
+		put(o, "%s=%.*s\n", name, (int)len, v);
+}
+
+static void put_segs(struct out *o, const char *space, const struct kvm_segs *s)
+{
+	size_t i;
+
+	put(o, "%s_segments=%zu\n", space, s->n);
+	for (i = 0; i < s->n; i++)
+		put(o, "segment=%s 0x%llx 0x%llx 0x%llx 0x%llx\n", space,
+		    (unsigned long long)s->v[i].start,
+		    (unsigned long long)s->v[i].memsz,
+		    (unsigned long long)s->v[i].filesz,
+		    (unsigned long long)s->v[i].off);
+}
+
+size_t kvm_info(kvm_t *kd, char *buf, size_t len)
+{
+	struct out o = { buf, len, 0 };
+
+	if (kd == NULL)
+		return 0;
+	put(&o, "format=%s\n", kd->format ? kd->format : "unknown");
+	put(&o, "corefile=%s\n", kd->core.path);
+	if (kd->namelist)
+		put(&o, "namelist=%s\n", kd->namelist);
+	put(&o, "word_size=%d\n", kd->elfclass);
+	put(&o, "byte_order=%s\n", kd->bigendian ? "big" : "little");
+	put(&o, "machine=%d\n", kd->machine);
+	put(&o, "kernel=%d\n", kd->kernel);
+	put(&o, "live=%d\n", kd->live);
+	put(&o, "writable=%d\n", kd->flag == O_RDWR);
+	put(&o, "page_size=%llu\n", (unsigned long long)kd->pagesize);
+	put(&o, "symbols=%zu\n", kd->have_syms ? kd->syms.n : (size_t)0);
+	if (kd->arch)
+		put(&o, "arch=%s\n", kd->arch->name);
+	put(&o, "translation=%d\n", kd->archdata != NULL);
+	if (kd->have_kerndisp)
+		put(&o, "kerndisp=%lld\n", (long long)kd->kerndisp);
+	put(&o, "symbol_displacement=%lld\n", (long long)kd->symdisp);
+	if (kd->have_phys_base)
+		put(&o, "phys_base=%lld\n", (long long)kd->phys_base);
+	if (kd->osrelease_hdr)
+		put(&o, "header_release=%s\n", kd->osrelease_hdr);
+	if (kd->have_crashtime)
+		put(&o, "crash_time=%llu\n", (unsigned long long)kd->crashtime);
+	if (kd->physops)
+		put(&o, "compression=%s\n", kd->physops->name);
+	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
+	put_vmci(&o, kd, "OSRELEASE", "osrelease");
+	put_vmci(&o, kd, "BUILD-ID", "build_id");
+	put_vmci(&o, kd, "KERNELOFFSET", "kerneloffset");
+	put_vmci(&o, kd, "CRASHTIME", "vmcoreinfo_crashtime");
+	put_segs(&o, "virtual", &kd->vsegs);
+	put_segs(&o, "physical", &kd->psegs);
+	if (len > 0)
+		buf[o.used < len ? o.used : len - 1] = '\0';
+	return o.used + 1;
+}

@@ -1,0 +1,510 @@
+/*
+ * kvm.c - the public entry points: open and close, errors, symbol lookup
+ * and the read/write family.  Formats and architectures live in their own
+ * files; this one only dispatches.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elfread.h"
+
+#define LIVE_CORE "/proc/kcore"
+#define LIVE_MEM "/dev/mem"
+#define LIVE_SYMS "/proc/kallsyms"
+
+/* ---- errors ---- */
+
+void kvm_err(kvm_t *kd, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(kd->errbuf, sizeof(kd->errbuf), fmt, ap);
+	va_end(ap);
+	kd->errnum = errnum;
+	/* kvm_open's errstr: print as the native libraries do. */
+	if (kd->program != NULL)
+		fprintf(stderr, "%s: %s\n", kd->program, kd->errbuf);
+}
+
+/* "<path>: <strerror>" (or "<path>: <what>: <strerror>") for a failed call. */
+void kvm_syserr(kvm_t *kd, const char *path, const char *what)
+{
+	int e = errno;
+
+	if (what != NULL)
+		kvm_err(kd, e, "%s: %s: %s", path, what, strerror(e));
+	else
+		kvm_err(kd, e, "%s: %s", path, strerror(e));
+}
+
+int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
+		   const char *space)
+{
+	unsigned long long a = (unsigned long long)addr;
+
+	kd->erraddr = addr;
+	switch (st) {
+	case KVM_UNMAPPED:
+		kvm_err(kd, EFAULT, "%s address 0x%llx is not mapped in %s",
+			space, a, kd->core.path);
+		break;
+	case KVM_EXCLUDED:
+		kvm_err(kd, ENODATA,
+			"%s address 0x%llx: page excluded from %s (filtered dump)",
+			space, a, kd->core.path);
+		break;
+	case KVM_RDONLY:
+		kvm_err(kd, EROFS, "%s address 0x%llx: cannot write %s there",
+			space, a, kd->core.path);
+		break;
+	default:
+		kvm_err(kd, EIO, "%s address 0x%llx: I/O error or corrupt data in %s",
+			space, a, kd->core.path);
+		break;
+	}
+	return -1;
+}
+
+char *kvm_geterr(kvm_t *kd)
+{
+	static char empty[] = "";
+	return kd == NULL ? empty : kd->errbuf;
+}
+
+int kvm_errno(kvm_t *kd)
+{
+	return kd == NULL ? EINVAL : kd->errnum;
+}
+
+uint64_t kvm_erraddr(kvm_t *kd)
+{
+	return kd == NULL ? 0 : kd->erraddr;
+}
+
+/* ---- open and close ---- */
+
+static void kvm_free(kvm_t *kd)
+{
+	if (kd->physops != NULL && kd->physops->close != NULL)
+		kd->physops->close(kd);
+	if (kd->arch != NULL && kd->arch->close != NULL)
+		kd->arch->close(kd);
+	kvm_file_close(&kd->core);
+	kvm_symtab_free(&kd->syms);
+	free(kd->vsegs.v);
+	free(kd->psegs.v);
+	free(kd->vmcoreinfo);
+	free(kd->osrelease_hdr);
+	free(kd->namelist);
+	free(kd->program);
+	free(kd);
+}
+
+int kvm_close(kvm_t *kd)
+{
+	if (kd == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	kvm_free(kd);
+	return 0;
+}
+
+/* Open the core: a named file, or the live kernel's memory. */
+static int open_core(kvm_t *kd, const char *corefile)
+{
+	unsigned char head[512];
+	size_t n;
+	struct stat st;
+
+	if (corefile == NULL) {
+		if (kvm_file_open(kd, &kd->core, LIVE_CORE, kd->flag, 0) == 0) {
+			kd->live = 1;
+		} else if (kd->errnum == ENOENT) {
+			char first[KVM_ERRBUF_SIZE];
+			snprintf(first, sizeof(first), "%s", kd->errbuf);
+			kvm_file_close(&kd->core);
+			if (kvm_file_open(kd, &kd->core, LIVE_MEM, kd->flag, 0) != 0) {
+				if (kd->errnum == ENOENT)
+					kvm_err(kd, ENOENT,
+						"no live kernel memory: %s and %s do not exist",
+						LIVE_CORE, LIVE_MEM);
+				return -1;
+			}
+			kd->live = 1;
+		} else {
+			return -1;
+		}
+	} else {
+		if (kvm_file_open(kd, &kd->core, corefile, kd->flag, 1) != 0)
+			return -1;
+		if (strcmp(corefile, LIVE_CORE) == 0)
+			kd->live = 1;
+	}
+	if (fstat(kd->core.fd, &st) == 0 && S_ISCHR(st.st_mode)) {
+		/* A memory device holds physical memory at its own offsets. */
+		kvm_err(kd, ENOTSUP,
+			"%s: reading a memory device needs its kernel's page tables; use /proc/kcore",
+			kd->core.path);
+		return -1;
+	}
+	n = kd->core.size < sizeof(head) ? (size_t)kd->core.size : sizeof(head);
+	if (kd->live && n == 0)
+		n = sizeof(head); /* /proc/kcore may report 0 where unsized */
+	if (kvm_file_pread(kd, &kd->core, 0, head, n) != 0)
+		return -1;
+	if (kvm_elf_is(head, n)) {
+		if (kvm_core_elf_open(kd, head, n) != 0)
+			return -1;
+	} else if (kvm_kdump_probe(head, n)) {
+		if (kvm_kdump_open(kd) != 0)
+			return -1;
+	} else {
+		kvm_err(kd, EINVAL,
+			"%s is not a kernel core file (not ELF, kdump or flattened kdump)",
+			kd->core.path);
+		return -1;
+	}
+	if (kd->kernel && kvm_kernel_setup(kd) != 0)
+		return -1;
+	return 0;
+}
+
+static int open_namelist(kvm_t *kd, const char *namelist)
+{
+	struct kvm_file f;
+	unsigned char head[4];
+	int rc;
+
+	if (namelist == NULL) {
+		if (kd->live)
+			namelist = LIVE_SYMS;
+		else if (kd->kernel)
+			return kvm_kallsyms_dump_load(kd);
+		else
+			return 0; /* a process core without a namelist: no symbols */
+	}
+	kd->namelist = strdup(namelist);
+	if (kd->namelist == NULL) {
+		kvm_err(kd, ENOMEM, "out of memory");
+		return -1;
+	}
+	/* /proc/kallsyms is not mappable and reports size 0: read it. */
+	if (kvm_file_open(kd, &f, namelist, O_RDONLY, 1) != 0) {
+		if (kd->errnum == EINVAL && strstr(kd->errbuf, "empty file") &&
+		    strncmp(namelist, "/proc/", 6) == 0) {
+			kvm_file_close(&f);
+			if (kvm_file_open(kd, &f, namelist, O_RDONLY, 0) != 0) {
+				kvm_file_close(&f);
+				return -1;
+			}
+		} else {
+			kvm_file_close(&f);
+			return -1;
+		}
+	}
+	if (f.map != NULL && f.size >= 4)
+		memcpy(head, f.map, 4);
+	else
+		memset(head, 0, sizeof(head));
+	if (kvm_elf_is(head, 4))
+		rc = kvm_nlist_elf_load(kd, &f);
+	else
+		rc = kvm_nlist_text_load(kd, &f);
+	kvm_file_close(&f);
+	if (rc != 0)
+		return -1;
+	if (kvm_symtab_finish(kd, &kd->syms) != 0)
+		return -1;
+	kd->have_syms = 1;
+	if (kd->kernel)
+		return kvm_kernel_match(kd);
+	/* A PIE in a process core moved by AT_ENTRY - e_entry. */
+	if (kd->nl_pie && kd->have_at_entry && kd->nl_entry != 0)
+		kd->symdisp = (int64_t)(kd->at_entry - kd->nl_entry);
+	return 0;
+}
+
+kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
+		   const char *swapfile, int flag, const char *errstr,
+		   char *errbuf, unsigned opts, size_t cache_pages)
+{
+	kvm_t *kd = calloc(1, sizeof(*kd));
+	int e;
+
+	if (kd == NULL) {
+		if (errstr != NULL)
+			fprintf(stderr, "%s: out of memory\n", errstr);
+		if (errbuf != NULL)
+			snprintf(errbuf, KVM_ERRBUF_SIZE, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	kd->core.fd = -1;
+	kd->flag = flag;
+	kd->opts = opts;
+	kd->pagesize = 4096;
+	kd->cache_pages = cache_pages ? cache_pages : KVM_DEFAULT_CACHE_PAGES;
+	if (errstr != NULL && (kd->program = strdup(errstr)) == NULL) {
+		kvm_err(kd, ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (flag != O_RDONLY && flag != O_RDWR) {
+		kvm_err(kd, EINVAL, "illegal flag 0x%x to kvm_open()", (unsigned)flag);
+		goto fail;
+	}
+	if (swapfile != NULL) {
+		/* Never read (as in both native libkvms), but it must exist. */
+		int fd = open(swapfile, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			kvm_syserr(kd, swapfile, NULL);
+			goto fail;
+		}
+		close(fd);
+	}
+	if (open_core(kd, corefile) != 0 || open_namelist(kd, namelist) != 0)
+		goto fail;
+	/* The open succeeded: the buffer starts clean for later calls. */
+	kd->errbuf[0] = '\0';
+	kd->errnum = 0;
+	return kd;
+fail:
+	if (errbuf != NULL)
+		snprintf(errbuf, KVM_ERRBUF_SIZE, "%s", kd->errbuf);
+	e = kd->errnum ? kd->errnum : EINVAL;
+	kvm_free(kd);
+	errno = e;
+	return NULL;
+}
+
+kvm_t *kvm_open(const char *namelist, const char *corefile,
+		const char *swapfile, int flag, const char *errstr)
+{
+	return kvm_open_ex(namelist, corefile, swapfile, flag, errstr, NULL, 0, 0);
+}
+
+kvm_t *kvm_openfiles(const char *namelist, const char *corefile,
+		     const char *swapfile, int flag, char *errbuf)
+{
+	return kvm_open_ex(namelist, corefile, swapfile, flag, NULL, errbuf, 0, 0);
+}
+
+const char *kvm_namelist(kvm_t *kd)
+{
+	return kd == NULL ? NULL : kd->namelist;
+}
+
+/* ---- symbols ---- */
+
+/* A symbol's runtime value: link-time namelists move with the kernel. */
+static uint64_t sym_value(const kvm_t *kd, const struct kvm_sym *s)
+{
+	int shift;
+
+	if (kd->symdisp == 0)
+		return s->value;
+	if (kd->kernel) /* the architecture knows which symbols move */
+		shift = kd->arch != NULL &&
+			kd->arch->shift_symbol(NULL, s->value, s->letter);
+	else /* a PIE: everything but absolute symbols */
+		shift = (s->type & N_TYPE) != N_ABS;
+	return shift ? s->value + (uint64_t)kd->symdisp : s->value;
+}
+
+static int have_symbols(kvm_t *kd)
+{
+	if (kd->have_syms)
+		return 1;
+	kvm_err(kd, ENOENT, "%s: no namelist: give the executable or kernel symbols",
+		kd->core.path);
+	return 0;
+}
+
+int kvm_nlist(kvm_t *kd, struct nlist *nl)
+{
+	int missing = 0;
+
+	if (kd == NULL || nl == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!have_symbols(kd))
+		return -1;
+	for (; nl->n_name != NULL && nl->n_name[0] != '\0'; nl++) {
+		const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, nl->n_name);
+		nl->n_other = 0;
+		nl->n_desc = 0;
+		if (s == NULL) {
+			/* illumos zeroes every field of a missing entry but the name. */
+			nl->n_type = 0;
+			nl->n_value = 0;
+			missing++;
+			continue;
+		}
+		nl->n_type = s->type;
+		nl->n_value = (unsigned long)sym_value(kd, s);
+	}
+	return missing;
+}
+
+int kvm_nlist2(kvm_t *kd, struct kvm_nlist *nl)
+{
+	int missing = 0;
+
+	if (kd == NULL || nl == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!have_symbols(kd))
+		return -1;
+	for (; nl->n_name != NULL && nl->n_name[0] != '\0'; nl++) {
+		const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, nl->n_name);
+		if (s == NULL) {
+			nl->n_type = 0;
+			nl->n_value = 0;
+			missing++;
+			continue;
+		}
+		nl->n_type = s->type;
+		nl->n_value = sym_value(kd, s);
+	}
+	return missing;
+}
+
+size_t kvm_symcount(kvm_t *kd)
+{
+	return kd != NULL && kd->have_syms ? kd->syms.n : 0;
+}
+
+int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
+	       unsigned char *type, char *letter, const char **module)
+{
+	const struct kvm_sym *s;
+
+	if (kd == NULL || !kd->have_syms || i >= kd->syms.n)
+		return -1;
+	s = &kd->syms.syms[i];
+	*name = kd->syms.pool + s->name;
+	*value = sym_value(kd, s);
+	*type = s->type;
+	*letter = s->letter;
+	*module = s->module ? kd->syms.pool + s->module : NULL;
+	return 0;
+}
+
+/* ---- reads and writes ---- */
+
+ssize_t kvm_read2(kvm_t *kd, kvaddr_t addr, void *buf, size_t len)
+{
+	if (kd == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	return kvm_access(kd, addr, buf, len, 0, 0);
+}
+
+ssize_t kvm_read(kvm_t *kd, unsigned long addr, void *buf, size_t len)
+{
+	return kvm_read2(kd, addr, buf, len);
+}
+
+ssize_t kvm_kread(kvm_t *kd, uintptr_t addr, void *buf, size_t len)
+{
+	return kvm_read2(kd, addr, buf, len);
+}
+
+ssize_t kvm_write(kvm_t *kd, unsigned long addr, const void *buf, size_t len)
+{
+	if (kd == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len == 0 && kd->flag == O_RDWR)
+		return 0;
+	/* Writing moves bytes out of buf; the cast only shares the path. */
+	return kvm_access(kd, addr, (void *)(uintptr_t)buf, len, 1, 0);
+}
+
+ssize_t kvm_kwrite(kvm_t *kd, uintptr_t addr, const void *buf, size_t len)
+{
+	return kvm_write(kd, addr, buf, len);
+}
+
+ssize_t kvm_pread(kvm_t *kd, uint64_t paddr, void *buf, size_t len)
+{
+	if (kd == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	return kvm_access(kd, paddr, buf, len, 0, 1);
+}
+
+ssize_t kvm_pwrite(kvm_t *kd, uint64_t paddr, const void *buf, size_t len)
+{
+	if (kd == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (len == 0 && kd->flag == O_RDWR)
+		return 0;
+	return kvm_access(kd, paddr, (void *)(uintptr_t)buf, len, 1, 1);
+}
+
+uint64_t kvm_physaddr(kvm_t *kd, struct as *as, uintptr_t addr)
+{
+	uint64_t pa, room;
+	enum kvm_status st;
+
+	if (kd == NULL || as != NULL) {
+		if (kd != NULL)
+			kvm_err(kd, EINVAL, "kvm_physaddr: only the kernel address space (NULL) is supported");
+		return (uint64_t)-1;
+	}
+	st = kvm_translate(kd, addr, &pa, &room);
+	if (st != KVM_OK) {
+		kvm_status_err(kd, st, addr, "virtual");
+		return (uint64_t)-1;
+	}
+	return pa;
+}
+
+kssize_t kvm_kerndisp(kvm_t *kd)
+{
+	return kd != NULL && kd->have_kerndisp ? kd->kerndisp : 0;
+}
+
+int kvm_native(kvm_t *kd)
+{
+	static const union { uint16_t v; unsigned char b[2]; } probe = { 1 };
+	int big = probe.b[0] == 0;
+
+	return kd != NULL && kd->elfclass == (int)(sizeof(void *) * 8) &&
+	       kd->bigendian == big;
+}
+
+size_t kvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n, size_t size,
+		     void *out, int64_t *results, int physical)
+{
+	unsigned char *o = out;
+	size_t i, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		ssize_t r = kvm_access(kd, addrs[i], o + i * size, size, 0, physical);
+		if (r != (ssize_t)size) {
+			results[i] = -(int64_t)(kd->errnum ? kd->errnum : EIO);
+			failed++;
+		} else {
+			results[i] = r;
+		}
+	}
+	return failed;
+}

@@ -1,0 +1,58 @@
+/*
+ * kvm_ext.h - the shim's additions to the libkvm interface.
+ *
+ * Programs that must also build against a platform libkvm should not use
+ * these; the Python layer uses them when the build is the shim.
+ */
+#ifndef PYKVM_KVM_EXT_H
+#define PYKVM_KVM_EXT_H
+
+#include "kvm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options for kvm_open_ex. */
+#define KVM_OPT_FOREIGN 0x1       /* accept a core or namelist of another data model */
+#define KVM_OPT_EXCLUDED_ZERO 0x2 /* pages a dump filtered out read as zeros */
+
+/* Default bound of the decompressed-page cache, in pages. */
+#define KVM_DEFAULT_CACHE_PAGES 4096
+
+/*
+ * kvm_open with everything: errstr prints errors to stderr as kvm_open does;
+ * errbuf (KVM_ERRBUF_SIZE bytes, may be NULL) receives an open failure's
+ * message as kvm_openfiles does.  cache_pages 0 means the default.
+ */
+kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
+		   const char *swapfile, int flag, const char *errstr,
+		   char *errbuf, unsigned opts, size_t cache_pages);
+
+/* errno of the last failure on this handle, and the address it concerned. */
+int kvm_errno(kvm_t *kd);
+uint64_t kvm_erraddr(kvm_t *kd);
+
+/*
+ * Facts about the open core as "key=value\n" lines.  Returns the length of
+ * the whole text (which may exceed len; the text is truncated then).
+ */
+size_t kvm_info(kvm_t *kd, char *buf, size_t len);
+
+/* Symbol table iteration; values are runtime addresses. */
+size_t kvm_symcount(kvm_t *kd);
+int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
+	       unsigned char *type, char *letter, const char **module);
+
+/*
+ * Batch read: n reads of size bytes at addrs[i] into out + i * size.
+ * results[i] is the byte count or -errno.  Returns the number that failed.
+ */
+size_t kvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n, size_t size,
+		     void *out, int64_t *results, int physical);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PYKVM_KVM_EXT_H */

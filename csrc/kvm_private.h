@@ -1,0 +1,225 @@
+/*
+ * kvm_private.h - what the shim's files share: the handle, the file and
+ * segment helpers, the symbol table, and the small interfaces that core
+ * formats and architectures implement.
+ */
+#ifndef PYKVM_KVM_PRIVATE_H
+#define PYKVM_KVM_PRIVATE_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "kvm.h"
+#include "kvm_ext.h"
+
+#if defined(__GNUC__)
+#define KVM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define KVM_PRINTF(a, b)
+#endif
+
+/* Outcome of one access; each maps to an errno and a message in kvm.c. */
+enum kvm_status {
+	KVM_OK = 0,
+	KVM_UNMAPPED, /* no translation, or outside every segment: EFAULT */
+	KVM_EXCLUDED, /* a page the dump's filter left out: ENODATA */
+	KVM_IOERR,    /* the file could not be read or is corrupt: EIO */
+	KVM_RDONLY,   /* write to something that cannot be written: EROFS */
+};
+
+/* An open file: mapped when the kernel lets us, else read with pread. */
+struct kvm_file {
+	char *path;
+	int fd;
+	uint64_t size;        /* bytes in the file (st_size) */
+	unsigned char *map;   /* whole-file mapping, or NULL */
+	int writable;
+};
+
+/* A range of an address space stored in the core file. */
+struct kvm_seg {
+	uint64_t start;  /* first address */
+	uint64_t memsz;  /* length of the range */
+	uint64_t filesz; /* bytes present in the file; the rest reads as zeros */
+	uint64_t off;    /* file offset of the first byte */
+};
+
+struct kvm_segs {
+	struct kvm_seg *v; /* sorted by start, no overlaps */
+	size_t n;
+};
+
+/* One symbol; names and module names live in the table's string pool. */
+struct kvm_sym {
+	uint64_t value;
+	uint32_t name;   /* offset into pool */
+	uint32_t module; /* offset into pool; 0 = the kernel itself */
+	unsigned char type; /* N_* | N_EXT */
+	char letter;        /* nm-style type letter */
+};
+
+struct kvm_symtab {
+	struct kvm_sym *syms; /* in load order until kvm_symtab_finish sorts */
+	size_t n, cap;
+	char *pool;
+	size_t pool_len, pool_cap;
+	uint32_t *byname; /* symbol indexes sorted by name */
+	size_t nbyname;
+};
+
+/* Compressed-dump and other non-ELF physical memory sources. */
+struct kvm_physops {
+	const char *name;
+	enum kvm_status (*read)(kvm_t *kd, uint64_t pa, void *buf, size_t len);
+	void (*close)(kvm_t *kd);
+};
+
+/*
+ * An architecture: how to find the page-table root and translate.
+ * One file per architecture plus one entry in kvm_arches[] (arch.c).
+ */
+struct kvm_arch {
+	const char *name;
+	int machine; /* ELF e_machine */
+	int (*init)(kvm_t *kd); /* 0 = ready to translate, -1 with error set */
+	enum kvm_status (*translate)(kvm_t *kd, uint64_t va, uint64_t *pa,
+				     uint64_t *pagesize);
+	int (*shift_symbol)(kvm_t *kd, uint64_t value, char letter);
+	void (*close)(kvm_t *kd);
+};
+
+/* A direct-mapped translation cache; entries are checked, not locked. */
+#define KVM_TLB_SIZE 1024
+struct kvm_tlb_entry {
+	uint64_t vpage; /* virtual page number + 1 (0 = empty) */
+	uint64_t ppage; /* physical page address */
+	uint64_t check; /* vpage ^ ppage: a torn entry fails this test */
+};
+
+struct __kvm {
+	struct kvm_file core;
+	char *namelist; /* path used for symbols, or NULL */
+	char *program;  /* errstr given to kvm_open: print errors with it */
+	int flag;       /* O_RDONLY or O_RDWR */
+	unsigned opts;  /* KVM_OPT_* */
+
+	/* The last error: message, errno, and the address it concerns. */
+	char errbuf[KVM_ERRBUF_SIZE];
+	int errnum;
+	uint64_t erraddr;
+
+	/* The core. */
+	const char *format; /* "elf-process", "elf-kernel", "kcore", "kdump" ... */
+	int elfclass;       /* 32 or 64 */
+	int bigendian;
+	int machine; /* ELF e_machine */
+	int kernel;  /* a kernel image (dump or live), not a process core */
+	int live;
+	struct kvm_segs vsegs; /* virtual ranges in the file */
+	struct kvm_segs psegs; /* physical ranges in the file */
+	const struct kvm_physops *physops; /* physical reads when not psegs */
+	void *physdata;
+
+	/* Kernel facts (VMCOREINFO etc.). */
+	char *vmcoreinfo;
+	size_t vmcoreinfo_len;
+	char *osrelease_hdr; /* release from a dump header, if any */
+	uint64_t crashtime;
+	int have_crashtime;
+	uint64_t pagesize;
+	int64_t kerndisp;
+	int have_kerndisp;
+	int64_t phys_base;
+	int have_phys_base;
+	int64_t symdisp; /* added to namelist values: 0 for runtime namelists */
+	uint64_t cpu_cr3, cpu_cr4; /* first CPU's registers (QEMU notes) */
+	int have_cpu_cr;
+	uint64_t at_entry; /* a process core's AT_ENTRY (NT_AUXV) */
+	int have_at_entry;
+	uint64_t nl_entry; /* the namelist's e_entry, when it is a PIE */
+	int nl_pie;
+
+	const struct kvm_arch *arch;
+	void *archdata;
+	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
+
+	struct kvm_symtab syms;
+	int have_syms;
+	size_t cache_pages; /* bound of the decompressed-page cache */
+};
+
+/* kvm.c: errors. */
+void kvm_err(kvm_t *kd, int errnum, const char *fmt, ...) KVM_PRINTF(3, 4);
+void kvm_syserr(kvm_t *kd, const char *path, const char *what);
+int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
+		   const char *space);
+
+/* file.c */
+int kvm_file_open(kvm_t *kd, struct kvm_file *f, const char *path, int flag,
+		  int want_map);
+void kvm_file_close(struct kvm_file *f);
+int kvm_file_pread(kvm_t *kd, struct kvm_file *f, uint64_t off, void *buf,
+		   size_t len);
+enum kvm_status kvm_file_copy(struct kvm_file *f, uint64_t off, void *buf,
+			      size_t len, int write);
+
+/* segs.c */
+int kvm_segs_finish(kvm_t *kd, struct kvm_segs *s, const char *what,
+		    int alias);
+const struct kvm_seg *kvm_segs_find(const struct kvm_segs *s, uint64_t addr);
+enum kvm_status kvm_segs_access(kvm_t *kd, const struct kvm_segs *s,
+				uint64_t addr, void *buf, size_t len,
+				int write, size_t *done);
+
+/* byteorder.c */
+uint16_t kvm_get16(const kvm_t *kd, const void *p);
+uint32_t kvm_get32(const kvm_t *kd, const void *p);
+uint64_t kvm_get64(const kvm_t *kd, const void *p);
+uint16_t kvm_ld16(int big, const void *p);
+uint32_t kvm_ld32(int big, const void *p);
+uint64_t kvm_ld64(int big, const void *p);
+
+/* symtab.c */
+int kvm_symtab_add(kvm_t *kd, struct kvm_symtab *t, const char *name,
+		   size_t namelen, uint64_t value, unsigned char type,
+		   char letter, const char *module, size_t modlen);
+int kvm_symtab_finish(kvm_t *kd, struct kvm_symtab *t);
+const struct kvm_sym *kvm_symtab_lookup(const struct kvm_symtab *t,
+					const char *name);
+void kvm_symtab_free(struct kvm_symtab *t);
+unsigned char kvm_letter_type(char letter);
+
+/* namelist readers */
+int kvm_nlist_elf_probe(const unsigned char *head, size_t n);
+int kvm_nlist_elf_load(kvm_t *kd, struct kvm_file *f);
+int kvm_nlist_text_load(kvm_t *kd, struct kvm_file *f);
+int kvm_kallsyms_dump_load(kvm_t *kd);
+
+/* core readers */
+int kvm_core_elf_open(kvm_t *kd, const unsigned char *head, size_t n);
+int kvm_kdump_probe(const unsigned char *head, size_t n);
+int kvm_kdump_open(kvm_t *kd);
+
+/* vmcoreinfo.c */
+int kvm_vmcoreinfo_set(kvm_t *kd, const char *text, size_t len);
+const char *kvm_vmcoreinfo_get(const kvm_t *kd, const char *key, size_t *len);
+int kvm_vmcoreinfo_u64(const kvm_t *kd, const char *key, int base,
+		       uint64_t *out);
+int kvm_vmcoreinfo_s64(const kvm_t *kd, const char *key, int64_t *out);
+int kvm_kernel_setup(kvm_t *kd);
+int kvm_kernel_match(kvm_t *kd);
+
+/* arch.c */
+const struct kvm_arch *kvm_arch_find(int machine);
+
+/* access.c: the read and write paths. */
+enum kvm_status kvm_phys_access(kvm_t *kd, uint64_t pa, void *buf,
+				size_t len, int write, size_t *done);
+enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
+			      uint64_t *pagesize);
+ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
+		   int write, int physical);
+
+#endif /* PYKVM_KVM_PRIVATE_H */

@@ -1,0 +1,48 @@
+/*
+ * pykvm_api.h - the one C interface the Python layer calls, the same over
+ * every backend (the shim, FreeBSD libkvm, illumos libkvm).  It is also
+ * the cffi cdef, so it holds only declarations cffi can parse: no
+ * includes, no preprocessor conditionals.
+ */
+
+typedef struct __kvm kvm_t;
+
+/* "shim" or "native", and the platform flavour of the native glue. */
+const char *pykvm_backend(void);
+const char *pykvm_platform(void);
+
+/* Features this build has (1) or lacks (0). */
+int pykvm_has(const char *feature);
+
+/* Open: errstr prints as kvm_open does; errbuf (2048 bytes) gets the message. */
+kvm_t *pykvm_open(const char *namelist, const char *corefile,
+		  const char *swapfile, int flag, const char *errstr,
+		  char *errbuf, unsigned opts, size_t cache_pages);
+int pykvm_close(kvm_t *kd);
+const char *pykvm_geterr(kvm_t *kd);
+int pykvm_errno(kvm_t *kd);
+uint64_t pykvm_erraddr(kvm_t *kd);
+
+/* Names in, values and types out; returns the number missing or -1. */
+int pykvm_nlist(kvm_t *kd, const char **names, size_t n, uint64_t *values,
+		unsigned char *types);
+
+int64_t pykvm_read(kvm_t *kd, uint64_t addr, void *buf, size_t len);
+int64_t pykvm_write(kvm_t *kd, uint64_t addr, const void *buf, size_t len);
+int64_t pykvm_pread(kvm_t *kd, uint64_t addr, void *buf, size_t len);
+int64_t pykvm_pwrite(kvm_t *kd, uint64_t addr, const void *buf, size_t len);
+uint64_t pykvm_physaddr(kvm_t *kd, uint64_t addr);
+int64_t pykvm_kerndisp(kvm_t *kd);
+
+/* n reads of size bytes; results[i] = bytes or -errno; returns failures. */
+size_t pykvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n,
+		       size_t size, void *out, int64_t *results, int physical);
+/* n reads of sizes[i] bytes into out at offsets[i]. */
+size_t pykvm_read_scatter(kvm_t *kd, const uint64_t *addrs,
+			  const uint64_t *sizes, const uint64_t *offsets,
+			  size_t n, void *out, int64_t *results);
+
+size_t pykvm_info(kvm_t *kd, char *buf, size_t len);
+size_t pykvm_symcount(kvm_t *kd);
+int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
+		 unsigned char *type, char *letter, const char **module);

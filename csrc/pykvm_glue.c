@@ -1,0 +1,177 @@
+/*
+ * pykvm_glue.c - pykvm_api.h over the shim.  Every call is a thin wrapper:
+ * the Python layer sees one API whatever the backend, and the native
+ * backends (pykvm_native.c) implement the same functions over the
+ * platform libkvm.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kvm_ext.h"
+#include "kvm_private.h"
+
+/* What pykvm_api.h declares, with the shim's real types in scope. */
+#include "pykvm_api.h"
+
+const char *pykvm_backend(void)
+{
+	return "shim";
+}
+
+const char *pykvm_platform(void)
+{
+	return "shim";
+}
+
+int pykvm_has(const char *feature)
+{
+	static const char *const have[] = {
+		"geterr", "pread", "pwrite", "physaddr", "info", "symbols",
+		"kerndisp", "options", "read_many",
+#ifdef HAVE_ZLIB
+		"zlib",
+#endif
+#ifdef HAVE_LZO
+		"lzo",
+#endif
+#ifdef HAVE_SNAPPY
+		"snappy",
+#endif
+#ifdef HAVE_ZSTD
+		"zstd",
+#endif
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(have) / sizeof(have[0]); i++)
+		if (strcmp(have[i], feature) == 0)
+			return 1;
+	return 0;
+}
+
+kvm_t *pykvm_open(const char *namelist, const char *corefile,
+		  const char *swapfile, int flag, const char *errstr,
+		  char *errbuf, unsigned opts, size_t cache_pages)
+{
+	return kvm_open_ex(namelist, corefile, swapfile, flag, errstr, errbuf,
+			   opts, cache_pages);
+}
+
+int pykvm_close(kvm_t *kd)
+{
+	return kvm_close(kd);
+}
+
+const char *pykvm_geterr(kvm_t *kd)
+{
+	return kvm_geterr(kd);
+}
+
+int pykvm_errno(kvm_t *kd)
+{
+	return kvm_errno(kd);
+}
+
+uint64_t pykvm_erraddr(kvm_t *kd)
+{
+	return kvm_erraddr(kd);
+}
+
+int pykvm_nlist(kvm_t *kd, const char **names, size_t n, uint64_t *values,
+		unsigned char *types)
+{
+	struct kvm_nlist one[2];
+	size_t i;
+	int missing = 0;
+
+	/* One at a time: an empty name would end a kvm_nlist2 array early. */
+	for (i = 0; i < n; i++) {
+		int r;
+		memset(one, 0, sizeof(one));
+		one[0].n_name = names[i];
+		values[i] = 0;
+		types[i] = 0;
+		if (names[i][0] == '\0') {
+			missing++;
+			continue;
+		}
+		r = kvm_nlist2(kd, one);
+		if (r < 0)
+			return -1;
+		missing += r;
+		values[i] = one[0].n_value;
+		types[i] = one[0].n_type;
+	}
+	return missing;
+}
+
+int64_t pykvm_read(kvm_t *kd, uint64_t addr, void *buf, size_t len)
+{
+	return kvm_read2(kd, addr, buf, len);
+}
+
+int64_t pykvm_write(kvm_t *kd, uint64_t addr, const void *buf, size_t len)
+{
+	/* kvm_write takes an unsigned long: go round it for 64-bit addresses. */
+	if (len == 0)
+		return kvm_write(kd, 0, buf, 0);
+	return kvm_access(kd, addr, (void *)(uintptr_t)buf, len, 1, 0);
+}
+
+int64_t pykvm_pread(kvm_t *kd, uint64_t addr, void *buf, size_t len)
+{
+	return kvm_pread(kd, addr, buf, len);
+}
+
+int64_t pykvm_pwrite(kvm_t *kd, uint64_t addr, const void *buf, size_t len)
+{
+	return kvm_pwrite(kd, addr, buf, len);
+}
+
+uint64_t pykvm_physaddr(kvm_t *kd, uint64_t addr)
+{
+	return kvm_physaddr(kd, NULL, (uintptr_t)addr);
+}
+
+int64_t pykvm_kerndisp(kvm_t *kd)
+{
+	return kvm_kerndisp(kd);
+}
+
+size_t pykvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n,
+		       size_t size, void *out, int64_t *results, int physical)
+{
+	return kvm_read_many(kd, addrs, n, size, out, results, physical);
+}
+
+size_t pykvm_read_scatter(kvm_t *kd, const uint64_t *addrs,
+			  const uint64_t *sizes, const uint64_t *offsets,
+			  size_t n, void *out, int64_t *results)
+{
+	unsigned char *o = out;
+	size_t i, failed = 0;
+
+	for (i = 0; i < n; i++) {
+		ssize_t r = kvm_read2(kd, addrs[i], o + offsets[i], (size_t)sizes[i]);
+		results[i] = r == (ssize_t)sizes[i] ? r : -(int64_t)(kvm_errno(kd) ? kvm_errno(kd) : EIO);
+		failed += r != (ssize_t)sizes[i];
+	}
+	return failed;
+}
+
+size_t pykvm_info(kvm_t *kd, char *buf, size_t len)
+{
+	return kvm_info(kd, buf, len);
+}
+
+size_t pykvm_symcount(kvm_t *kd)
+{
+	return kvm_symcount(kd);
+}
+
+int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
+		 unsigned char *type, char *letter, const char **module)
+{
+	return kvm_symbol(kd, i, name, value, type, letter, module);
+}

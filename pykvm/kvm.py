@@ -1,0 +1,431 @@
+"""The Kvm handle: open a kernel (or process) image and read it."""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import struct
+import sys
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ._kvm import ffi, lib
+from .errors import KvmError, SymbolNotFoundError, UnsupportedError, error_for
+
+Buffer = Union[bytearray, memoryview]
+
+# kvm_open_ex options (csrc/kvm_ext.h).
+OPT_FOREIGN = 0x1
+OPT_EXCLUDED_ZERO = 0x2
+
+ERRBUF_SIZE = 2048
+
+# struct nlist n_type values.
+N_UNDF, N_EXT, N_ABS, N_TEXT, N_DATA, N_BSS = 0x0, 0x1, 0x2, 0x4, 0x6, 0x8
+
+
+class Symbol(NamedTuple):
+    name: str
+    value: int
+    type: int  # N_* | N_EXT
+    letter: str  # nm-style
+    module: Optional[str]
+
+
+def _path(p: Union[str, os.PathLike, None]):
+    return ffi.NULL if p is None else os.fsencode(p)
+
+
+class Kvm:
+    """An open libkvm handle.  Use :func:`pykvm.open` to make one."""
+
+    def __init__(self, namelist=None, corefile=None, swapfile=None,
+                 flag: int = os.O_RDONLY, errstr: Optional[str] = None,
+                 print_errors: bool = False, *, foreign: bool = False,
+                 excluded_zero: bool = False, cache_pages: int = 0):
+        self._kd = ffi.NULL
+        self.prefix = errstr
+        self.print_errors = print_errors
+        self.flag = flag
+        opts = (OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
+        if opts or cache_pages:
+            self._require("options", "open options")
+        if cache_pages < 0:
+            raise ValueError("cache_pages must be >= 0")
+        errbuf = ffi.new("char[]", ERRBUF_SIZE)
+        c_errstr = os.fsencode(errstr) if (errstr is not None and print_errors) else ffi.NULL
+        kd = lib.pykvm_open(_path(namelist), _path(corefile), _path(swapfile), flag,
+                            c_errstr, errbuf, opts, cache_pages)
+        if kd == ffi.NULL:
+            err = ffi.errno
+            msg = ffi.string(errbuf).decode("utf-8", "replace") or os.strerror(err)
+            raise error_for(err, msg, self._guess_file(msg, namelist, corefile, swapfile), errstr)
+        self._kd = kd
+        self._info: Optional[Dict[str, object]] = None
+        self._symbols: Optional[Symbols] = None
+        self._endian = "<"
+
+    # ---- lifetime ----
+
+    def close(self) -> None:
+        """Close the handle; closing twice is harmless."""
+        kd, self._kd = self._kd, ffi.NULL
+        if kd != ffi.NULL:
+            lib.pykvm_close(kd)
+
+    def __enter__(self) -> "Kvm":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return self._kd == ffi.NULL
+
+    def _handle(self):
+        if self._kd == ffi.NULL:
+            raise KvmError(_errno.EBADF, "I/O operation on a closed kvm handle", None, self.prefix)
+        return self._kd
+
+    # ---- errors ----
+
+    @staticmethod
+    def _guess_file(msg: str, *paths) -> Optional[str]:
+        for p in paths:
+            if p is not None and os.fsdecode(p) in msg:
+                return os.fsdecode(p)
+        return None
+
+    def _error(self, default_errno: int = _errno.EIO) -> KvmError:
+        kd = self._kd
+        err = lib.pykvm_errno(kd) or default_errno
+        msg = ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace") or os.strerror(err)
+        addr = lib.pykvm_erraddr(kd) if err in (_errno.EFAULT, _errno.ENODATA) else None
+        return error_for(err, msg, self.corefile, self.prefix, addr)
+
+    def _require(self, feature: str, what: str) -> None:
+        if not lib.pykvm_has(feature.encode()):
+            platform = ffi.string(lib.pykvm_platform()).decode()
+            raise UnsupportedError(_errno.ENOTSUP,
+                                   f"{what} is not available with the native libkvm of {platform}",
+                                   None, self.prefix)
+
+    # ---- reading and writing ----
+
+    def read(self, addr: int, size: int, physical: bool = False) -> bytes:
+        """Return size bytes at addr (kernel virtual, or physical)."""
+        buf = bytearray(size)
+        self.readinto(addr, buf, physical)
+        return bytes(buf)
+
+    def readinto(self, addr: int, buffer: Buffer, physical: bool = False) -> int:
+        """Read len(buffer) bytes at addr straight into buffer; returns the count."""
+        kd = self._handle()
+        cbuf = ffi.from_buffer(buffer, require_writable=True)
+        n = len(cbuf)
+        if n == 0:
+            return 0
+        if physical:
+            self._require("pread", "physical reads")
+            r = lib.pykvm_pread(kd, addr, cbuf, n)
+        else:
+            r = lib.pykvm_read(kd, addr, cbuf, n)
+        if r != n:
+            raise self._error(_errno.EFAULT)
+        return n
+
+    def write(self, addr: int, data, physical: bool = False) -> int:
+        """Write data at addr; the handle must be open O_RDWR."""
+        kd = self._handle()
+        cbuf = ffi.from_buffer(data)
+        n = len(cbuf)
+        if physical:
+            self._require("pwrite", "physical writes")
+            r = lib.pykvm_pwrite(kd, addr, cbuf, n)
+        else:
+            r = lib.pykvm_write(kd, addr, cbuf, n)
+        if r != n:
+            raise self._error()
+        return n
+
+    def physaddr(self, addr: int) -> int:
+        """The physical address behind a kernel virtual address."""
+        kd = self._handle()
+        self._require("physaddr", "kvm_physaddr")
+        pa = lib.pykvm_physaddr(kd, addr)
+        if pa == 0xFFFFFFFFFFFFFFFF:
+            raise self._error(_errno.EFAULT)
+        return pa
+
+    # ---- typed helpers ----
+
+    @property
+    def byteorder(self) -> str:
+        """'little' or 'big': the core's byte order."""
+        return str(self.info.get("byte_order", sys.byteorder))
+
+    def _unpack(self, fmt: str, addr: int, physical: bool):
+        size = struct.calcsize(fmt)
+        prefix = "<" if self.byteorder == "little" else ">"
+        return struct.unpack(prefix + fmt, self.read(addr, size, physical))[0]
+
+    def read_u8(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("B", addr, physical)
+
+    def read_u16(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("H", addr, physical)
+
+    def read_u32(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("I", addr, physical)
+
+    def read_u64(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("Q", addr, physical)
+
+    def read_s32(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("i", addr, physical)
+
+    def read_s64(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("q", addr, physical)
+
+    def read_pointer(self, addr: int, physical: bool = False) -> int:
+        return self._unpack("Q" if self.info.get("word_size") == 64 else "I", addr, physical)
+
+    def read_cstring(self, addr: int, maxlen: int = 4096, physical: bool = False,
+                     encoding: Optional[str] = "utf-8") -> Union[str, bytes]:
+        """The NUL-terminated string at addr (at most maxlen bytes).
+
+        Reads page by page so a string ending just before an unmapped page
+        still reads.
+        """
+        out = bytearray()
+        while len(out) < maxlen:
+            chunk = min(4096 - ((addr + len(out)) & 4095), maxlen - len(out))
+            data = self.read(addr + len(out), chunk, physical)
+            nul = data.find(b"\0")
+            if nul >= 0:
+                out += data[:nul]
+                break
+            out += data
+        return out.decode(encoding, "replace") if encoding else bytes(out)
+
+    # ---- batches ----
+
+    def read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
+                  out: Optional[Buffer] = None) -> memoryview:
+        """Read size bytes at each address into one buffer (len(addrs) * size).
+
+        Raises on the first failed address; use :meth:`try_read_many` to
+        get per-address results instead.
+        """
+        buf, results = self.try_read_many(addrs, size, physical, out)
+        for i in range(len(results)):
+            if results[i] < 0:
+                raise error_for(-results[i], f"{'physical' if physical else 'virtual'} address "
+                                f"0x{addrs[i]:x}: {os.strerror(-results[i])}",
+                                self.corefile, self.prefix, addrs[i])
+        return buf
+
+    def try_read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
+                      out: Optional[Buffer] = None):
+        """Like read_many, returning (buffer, results): results[i] is size or -errno."""
+        kd = self._handle()
+        self._require("read_many", "batch reads")
+        n = len(addrs)
+        if out is None:
+            out = bytearray(n * size)
+        cout = ffi.from_buffer(out, require_writable=True)
+        if len(cout) < n * size:
+            raise ValueError(f"out holds {len(cout)} bytes; {n * size} needed")
+        caddrs = ffi.new("uint64_t[]", list(addrs)) if not isinstance(addrs, (bytes, bytearray, memoryview)) \
+            else ffi.from_buffer("uint64_t[]", addrs)
+        results = ffi.new("int64_t[]", n)
+        lib.pykvm_read_many(kd, caddrs, n, size, cout, results, 1 if physical else 0)
+        return memoryview(out), results
+
+    def read_scatter(self, requests: Sequence[Tuple[int, int]]) -> List[bytes]:
+        """Read many (address, size) pairs in one call; returns the bytes of each."""
+        kd = self._handle()
+        n = len(requests)
+        addrs = ffi.new("uint64_t[]", [a for a, _ in requests])
+        sizes = ffi.new("uint64_t[]", [s for _, s in requests])
+        offsets = []
+        total = 0
+        for _, s in requests:
+            offsets.append(total)
+            total += s
+        coffs = ffi.new("uint64_t[]", offsets)
+        out = bytearray(total)
+        results = ffi.new("int64_t[]", n)
+        lib.pykvm_read_scatter(kd, addrs, sizes, coffs, n, ffi.from_buffer(out), results)
+        for i in range(n):
+            if results[i] < 0:
+                a = requests[i][0]
+                raise error_for(-results[i], f"virtual address 0x{a:x}: {os.strerror(-results[i])}",
+                                self.corefile, self.prefix, a)
+        mv = memoryview(out)
+        return [bytes(mv[o:o + s]) for o, (_, s) in zip(offsets, requests)]
+
+    def read_u64_array(self, addr: int, count: int, physical: bool = False) -> memoryview:
+        """count 64-bit words at addr, as a memoryview of format 'Q' (native order)."""
+        return self._read_array(addr, count, 8, "Q", physical)
+
+    def read_u32_array(self, addr: int, count: int, physical: bool = False) -> memoryview:
+        """count 32-bit words at addr, as a memoryview of format 'I' (native order)."""
+        return self._read_array(addr, count, 4, "I", physical)
+
+    def _read_array(self, addr, count, size, fmt, physical):
+        buf = bytearray(count * size)
+        self.readinto(addr, buf, physical)
+        if self.byteorder != sys.byteorder:
+            swapped = bytearray(buf)
+            for i in range(0, len(buf), size):
+                swapped[i:i + size] = buf[i:i + size][::-1]
+            buf = swapped
+        return memoryview(buf).cast(fmt)
+
+    # ---- symbols ----
+
+    def nlist(self, names: Iterable[str]) -> List[Optional[Tuple[int, int]]]:
+        """(value, n_type) for each name, None where the namelist lacks it."""
+        kd = self._handle()
+        names = list(names)
+        n = len(names)
+        keep = [ffi.new("char[]", os.fsencode(s)) for s in names]
+        cnames = ffi.new("const char *[]", keep)
+        values = ffi.new("uint64_t[]", n)
+        types = ffi.new("unsigned char[]", n)
+        r = lib.pykvm_nlist(kd, cnames, n, values, types)
+        if r < 0:
+            raise self._error(_errno.EINVAL)
+        out: List[Optional[Tuple[int, int]]] = []
+        for i in range(n):
+            if values[i] == 0 and types[i] == 0:
+                out.append(None)
+            else:
+                out.append((values[i], types[i]))
+        return out
+
+    def symbol(self, name: str) -> int:
+        """The address of one symbol; SymbolNotFoundError (a KeyError) if absent."""
+        r = self.nlist([name])[0]
+        if r is None:
+            raise SymbolNotFoundError(_errno.ENOENT, f"{self.namelist or 'namelist'}: no symbol {name!r}",
+                                      self.namelist, self.prefix)
+        return r[0]
+
+    @property
+    def symbols(self) -> "Symbols":
+        """A read-only mapping name -> :class:`Symbol` over the namelist."""
+        if self._symbols is None:
+            self._symbols = Symbols(self)
+        return self._symbols
+
+    def all_symbols(self) -> Iterator[Symbol]:
+        """Every symbol in address order, duplicates included."""
+        kd = self._handle()
+        self._require("symbols", "symbol iteration")
+        name = ffi.new("const char **")
+        value = ffi.new("uint64_t *")
+        typ = ffi.new("unsigned char *")
+        letter = ffi.new("char *")
+        module = ffi.new("const char **")
+        for i in range(lib.pykvm_symcount(kd)):
+            if lib.pykvm_symbol(kd, i, name, value, typ, letter, module) != 0:
+                break
+            yield Symbol(ffi.string(name[0]).decode("utf-8", "replace"), value[0], typ[0],
+                         letter[0].decode("latin-1"),
+                         ffi.string(module[0]).decode() if module[0] != ffi.NULL else None)
+
+    @property
+    def namelist(self) -> Optional[str]:
+        return self.info.get("namelist")  # type: ignore[return-value]
+
+    @property
+    def corefile(self) -> Optional[str]:
+        return self.info.get("corefile") if self._info is not None else None  # type: ignore[return-value]
+
+    # ---- facts ----
+
+    @property
+    def info(self) -> Dict[str, object]:
+        """What the library knows about the core: format, word size, VMCOREINFO facts..."""
+        if self._info is None:
+            self._info = self._read_info()
+        return self._info
+
+    def _read_info(self) -> Dict[str, object]:
+        kd = self._handle()
+        if not lib.pykvm_has(b"info"):
+            return {}
+        need = lib.pykvm_info(kd, ffi.NULL, 0)
+        buf = ffi.new("char[]", need)
+        lib.pykvm_info(kd, buf, need)
+        info: Dict[str, object] = {}
+        segments = []
+        for line in ffi.string(buf).decode("utf-8", "replace").splitlines():
+            key, _, value = line.partition("=")
+            if key == "segment":
+                space, start, size, filesz, off = value.split()
+                segments.append({"space": space, "start": int(start, 16), "size": int(size, 16),
+                                 "filesz": int(filesz, 16), "offset": int(off, 16)})
+                continue
+            info[key] = int(value) if value.lstrip("-").isdigit() else value
+        info["segments"] = segments
+        if "kerneloffset" in info:
+            info["kerneloffset"] = int(str(info["kerneloffset"]), 16)
+        return info
+
+    def kerndisp(self) -> int:
+        """Kernel displacement (KASLR offset), as FreeBSD's kvm_kerndisp."""
+        self._require("kerndisp", "kvm_kerndisp")
+        return lib.pykvm_kerndisp(self._handle())
+
+    def geterr(self) -> str:
+        """The last error message, as kvm_geterr."""
+        return ffi.string(lib.pykvm_geterr(self._handle())).decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<pykvm.Kvm closed>"
+        return f"<pykvm.Kvm {self.info.get('format')} {self.corefile!r}>"
+
+
+class Symbols(Mapping[str, Symbol]):
+    """name -> Symbol; unknown names raise SymbolNotFoundError (a KeyError)."""
+
+    def __init__(self, kvm: Kvm):
+        self._kvm = kvm
+        self._names: Optional[List[str]] = None
+
+    def __getitem__(self, name: str) -> Symbol:
+        found = self._kvm.nlist([name])[0]
+        if found is None:
+            self._kvm.symbol(name)  # raises SymbolNotFoundError
+        value, ntype = found  # type: ignore[misc]
+        return Symbol(name, value, ntype, _letter(ntype), None)
+
+    def _all(self) -> List[str]:
+        if self._names is None:
+            seen = dict.fromkeys(s.name for s in self._kvm.all_symbols())
+            self._names = list(seen)
+        return self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._kvm.nlist([name])[0] is not None
+
+
+def _letter(ntype: int) -> str:
+    base = {N_TEXT: "t", N_DATA: "d", N_BSS: "b", N_ABS: "a"}.get(ntype & 0x1E, "u")
+    return base.upper() if ntype & N_EXT else base
