@@ -46,7 +46,7 @@ test: build fixtures ## run every test (the CI command)
 demo: build ## read a real kernel crash dump that ships in fixtures/demo
 	$(PYTHON) -m pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf
 	$(PYTHON) -m pykvm read --string -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf linux_banner
-	$(PYTHON) examples/demo.py fixtures/demo
+	PYTHONPATH=. $(PYTHON) examples/demo.py fixtures/demo
 
 clean: ## remove build products (not the fixture cache)
 	rm -rf build pykvm/_kvm*.so pykvm/_kvm.c *.egg-info

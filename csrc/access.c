@@ -87,6 +87,11 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 			kd->core.path);
 		return -1;
 	}
+	if (write && kd->physops != NULL) {
+		kvm_err(kd, EROFS, "%s: writing a compressed (%s) dump is not supported",
+			kd->core.path, kd->physops->name);
+		return -1;
+	}
 	while (total < len) {
 		uint64_t a = addr + total;
 		size_t want = len - total, done = 0;

@@ -360,8 +360,12 @@ static int ks_decode(struct ks *k, int long_names, uint32_t *stext)
 				       i, pos, KS_MAX_NAME);
 				return -1;
 			}
-			memcpy(out + olen, k->ttab + k->tidx[t], k->toklen[t]);
-			olen += k->toklen[t];
+			{ /* tokens are a few bytes: a call to memcpy costs more */
+				const unsigned char *src = k->ttab + k->tidx[t];
+				size_t m = k->toklen[t];
+				while (m-- > 0)
+					out[olen++] = (char)*src++;
+			}
 		}
 		if (olen < 2) {
 			ks_err(k, EINVAL,

@@ -55,3 +55,47 @@ def proc() -> ProcCores:
 
 def globals_of(truth: dict) -> dict:
     return {g["name"]: g for g in truth["globals"]}
+
+
+class KernelDump:
+    """One boot of the real Debian kernel under QEMU and its dumps, with the guest's own truth."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.variant = root.name
+        self.truth = json.loads((root / "truth.json").read_text())
+        self.kallsyms = str(root / "kallsyms.txt")
+        self._syms: dict | None = None
+
+    def path(self, fmt: str) -> str:
+        return str(self.root / fmt)
+
+    @property
+    def syms(self) -> dict:
+        """name -> (address, type letter, module) from the guest's /proc/kallsyms."""
+        if self._syms is None:
+            table: dict = {}
+            for line in open(self.kallsyms):
+                parts = line.split()
+                module = parts[3].strip("[]") if len(parts) > 3 else None
+                table.setdefault((parts[2], module), (int(parts[0], 16), parts[1], module))
+            self._syms = table
+        return self._syms
+
+    def addr(self, name: str, module: str | None = None) -> int:
+        return self.syms[(name, module)][0]
+
+    def __repr__(self) -> str:
+        return self.variant
+
+
+VARIANTS = ["nokaslr-96M", "kaslr-96M", "kaslr-256M"]
+FORMATS = ["vmcore.elf", "vmcore-paging.elf", "vmcore.kdump-zlib", "vmcore.mdf-lzo", "vmcore.mdf-zlib"]
+
+
+@pytest.fixture(scope="session")
+def dumps() -> dict:
+    """variant -> KernelDump; generated (or taken from the cache) by fixtures/kernel/make_dumps.py."""
+    run_fixture_script("fixtures/kernel/make_dumps.py")
+    base = CACHE / "dumps" / "current"
+    return {v: KernelDump((base / v).resolve()) for v in VARIANTS}
