@@ -127,3 +127,29 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 	}
 	return (ssize_t)total;
 }
+
+/* The file offset of a page stored whole in a mapped segment, or -1. */
+static int64_t seg_page_offset(const struct kvm_segs *s, uint64_t page)
+{
+	const struct kvm_seg *g = kvm_segs_find(s, page);
+
+	if (g == NULL || page - g->start > g->filesz ||
+	    g->filesz - (page - g->start) < PAGE_SIZE_4K)
+		return -1;
+	return (int64_t)(g->off + (page - g->start));
+}
+
+int64_t kvm_page_offset(kvm_t *kd, uint64_t addr, int physical)
+{
+	uint64_t page = addr & ~PAGE_MASK, pa, room;
+
+	if (kd == NULL || kd->core.map == NULL || kd->physops != NULL)
+		return -1;
+	if (physical)
+		return seg_page_offset(&kd->psegs, page);
+	if (kd->vsegs.n > 0 && kvm_segs_find(&kd->vsegs, page) != NULL)
+		return seg_page_offset(&kd->vsegs, page);
+	if (kd->archdata == NULL || kvm_translate(kd, page, &pa, &room) != KVM_OK)
+		return -1;
+	return seg_page_offset(&kd->psegs, pa);
+}

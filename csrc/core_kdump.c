@@ -1490,6 +1490,8 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 	size_t hn;
 
 	memset(b, 0, sizeof(b));
+	memset(&h, 0, sizeof(h));
+	h.lay = &hdr_layouts[0];
 	hn = k->size < sizeof(b) ? (size_t)k->size : sizeof(b);
 	if (dump_read(kd, k, 0, b, hn, "the header") != 0)
 		return -1;

@@ -21,8 +21,11 @@
  *
  * A name expands to the nm type letter followed by the symbol name.  The
  * offset scheme is not recorded anywhere, so it is the one that gives
- * _stext the address VMCOREINFO states.  Every symbol is the kernel's
- * own (no modules), at its runtime address.
+ * _stext the address VMCOREINFO states (without SYMBOL(_stext): the one
+ * that gives addresses in ascending order, as kallsyms sorts them).  Which
+ * count encoding is in use is not recorded either: by OSRELEASE, and the
+ * other one if that does not decode.  Every symbol is the kernel's own (no
+ * modules), at its runtime address.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -138,7 +141,7 @@ static int ks_locate(struct ks *k)
 	const char *rel;
 
 	if (kd->vmcoreinfo == NULL) {
-		kvm_err(kd, ENOENT,
+		kvm_err(kd, ENOTSUP,
 			"%s: no namelist given, and the dump has no VMCOREINFO note to find the kernel's symbol table (kallsyms) with; "
 			PASS_NAMELIST, kd->core.path);
 		return -1;
@@ -146,7 +149,7 @@ static int ks_locate(struct ks *k)
 	rel = kvm_vmcoreinfo_get(kd, "OSRELEASE", &rlen);
 	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (!ks_symbol(k, need[i], where[i])) {
-			kvm_err(kd, ENOENT,
+			kvm_err(kd, ENOTSUP,
 				"%s: no namelist given, and the dump's VMCOREINFO has no SYMBOL(%s) (kernel %.*s; the kallsyms tables are listed there since Linux 6.0); "
 				PASS_NAMELIST, kd->core.path, need[i],
 				rel ? (int)(rlen < 64 ? rlen : 64) : 7,
@@ -158,7 +161,7 @@ static int ks_locate(struct ks *k)
 	k->have_offsets = ks_symbol(k, "kallsyms_offsets", &k->offsets_va);
 	k->have_base = ks_symbol(k, "kallsyms_relative_base", &k->base_va);
 	if (!k->have_addrs && !k->have_offsets) {
-		kvm_err(kd, ENOENT,
+		kvm_err(kd, ENOTSUP,
 			"%s: no namelist given, and the dump's VMCOREINFO has neither SYMBOL(kallsyms_offsets) nor SYMBOL(kallsyms_addresses); "
 			PASS_NAMELIST, kd->core.path);
 		return -1;
@@ -189,7 +192,7 @@ static int ks_long_names_first(const kvm_t *kd)
 static int ks_read_tokens(struct ks *k)
 {
 	unsigned char raw[512];
-	size_t i, maxoff = 0, want;
+	size_t i, maxoff = 0, want, limit;
 
 	if (ks_read_all(k, "kallsyms_num_syms", k->num_va, raw, 4) != 0)
 		return -1;
@@ -201,14 +204,25 @@ static int ks_read_tokens(struct ks *k)
 	}
 	if (ks_read_all(k, "kallsyms_token_index", k->tidx_va, raw, sizeof(raw)) != 0)
 		return -1;
+	/* The table's size is not recorded: it ends with the NUL closing the
+	 * token that starts last.  It cannot run into token_index when that
+	 * follows it (as the kernel lays them out). */
+	limit = KS_MAX_TOKENS;
+	if (k->tidx_va > k->ttab_va && k->tidx_va - k->ttab_va < limit)
+		limit = (size_t)(k->tidx_va - k->ttab_va);
 	for (i = 0; i < 256; i++) {
 		k->tidx[i] = kvm_get16(k->kd, raw + 2 * i);
+		if (k->tidx[i] >= limit) {
+			ks_err(k, EINVAL,
+			       "kallsyms_token_index[%zu] is %u, past the end of kallsyms_token_table (%zu bytes)",
+			       i, k->tidx[i], limit);
+			return -1;
+		}
 		if (k->tidx[i] > maxoff)
 			maxoff = k->tidx[i];
 	}
-	/* The table's size is not recorded: it ends with the NUL closing the
-	 * token that starts last.  Read a little past that start. */
-	want = maxoff + KS_TOKEN_SLACK;
+	/* Read a little past the start of the last token. */
+	want = maxoff + KS_TOKEN_SLACK < limit ? maxoff + KS_TOKEN_SLACK : limit;
 	for (;;) {
 		ssize_t r;
 		unsigned char *p = realloc(k->ttab, want);
@@ -223,7 +237,7 @@ static int ks_read_tokens(struct ks *k)
 			k->ttab_len = (size_t)r;
 			break;
 		}
-		if (r < (ssize_t)want || want >= KS_MAX_TOKENS) {
+		if (r < (ssize_t)want || want >= limit) {
 			if (r < (ssize_t)want && r <= (ssize_t)maxoff) {
 				char inner[KVM_ERRBUF_SIZE];
 				snprintf(inner, sizeof(inner), "%s", k->kd->errbuf);
@@ -232,12 +246,12 @@ static int ks_read_tokens(struct ks *k)
 				       (unsigned long long)k->ttab_va, inner);
 			} else {
 				ks_err(k, EINVAL,
-				       "kallsyms_token_table: the token at offset %zu has no end",
-				       maxoff);
+				       "kallsyms_token_table: the token at offset %zu has no end within %zd bytes",
+				       maxoff, r);
 			}
 			return -1;
 		}
-		want = want * 2 < KS_MAX_TOKENS ? want * 2 : KS_MAX_TOKENS;
+		want = want * 2 < limit ? want * 2 : limit;
 	}
 	/* Every token now ends inside what was read. */
 	for (i = 0; i < 256; i++) {

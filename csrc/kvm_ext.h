@@ -51,6 +51,14 @@ int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 size_t kvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n, size_t size,
 		     void *out, int64_t *results, int physical);
 
+/*
+ * Where the 4 KiB page holding addr is stored whole in the mapped core
+ * file: its file offset, or -1 (not mapped, not whole, compressed, or the
+ * file is not mapped).  Lets a caller that maps the same file read that
+ * page without a call per read.
+ */
+int64_t kvm_page_offset(kvm_t *kd, uint64_t addr, int physical);
+
 #ifdef __cplusplus
 }
 #endif

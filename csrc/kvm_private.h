@@ -65,8 +65,8 @@ struct kvm_symtab {
 	size_t n, cap;
 	char *pool;
 	size_t pool_len, pool_cap;
-	uint32_t *byname; /* symbol indexes sorted by name */
-	size_t nbyname;
+	uint32_t *byname; /* hash index by name: symbol index + 1, 0 = empty */
+	size_t nbyname;  /* slots, a power of two */
 };
 
 /* Compressed-dump and other non-ELF physical memory sources. */
@@ -182,6 +182,8 @@ uint32_t kvm_ld32(int big, const void *p);
 uint64_t kvm_ld64(int big, const void *p);
 
 /* symtab.c */
+int kvm_symtab_reserve(kvm_t *kd, struct kvm_symtab *t, size_t nsyms,
+		       size_t pool_bytes);
 int kvm_symtab_add(kvm_t *kd, struct kvm_symtab *t, const char *name,
 		   size_t namelen, uint64_t value, unsigned char type,
 		   char letter, const char *module, size_t modlen);

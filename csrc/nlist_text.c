@@ -17,11 +17,6 @@
 /* Longest line we accept; kernel symbol names are at most 512 bytes. */
 #define MAX_LINE 1024
 
-static int is_hex(int c)
-{
-	return isxdigit((unsigned char)c);
-}
-
 /* Parse one line; returns 1 = symbol, 0 = blank, -1 = not a namelist line. */
 static int parse_line(kvm_t *kd, const char *p, const char *end,
 		      int *saw_module, int *nonzero)
@@ -34,11 +29,17 @@ static int parse_line(kvm_t *kd, const char *p, const char *end,
 
 	if (p == end)
 		return 0;
-	for (; p < end && is_hex(*p); p++, digits++) {
-		int c = tolower((unsigned char)*p);
+	for (; p < end; p++, digits++) {
+		int c = (unsigned char)*p, v;
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+			v = (c | 0x20) - 'a' + 10;
+		else
+			break;
 		if (digits == 16)
 			return -1;
-		value = value << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+		value = value << 4 | (uint64_t)v;
 	}
 	if (digits == 0 || p + 3 > end || *p != ' ')
 		return -1;
@@ -122,6 +123,11 @@ int kvm_nlist_text_load(kvm_t *kd, struct kvm_file *f)
 		p = (const char *)f->map;
 		end = p + f->size;
 	}
+	/* A line is at least 20 bytes ("<16 hex> T x"); names are shorter
+	 * than their lines. */
+	if (kvm_symtab_reserve(kd, &kd->syms, (size_t)(end - p) / 20 + 1,
+			       (size_t)(end - p) + 2) != 0)
+		goto fail;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;

@@ -1,7 +1,7 @@
 /*
  * symtab.c - the symbol table every namelist reader fills: one array
- * sorted by address (for iteration and address lookups) and one index
- * sorted by name (for kvm_nlist).
+ * sorted by address (for iteration) and a hash index by name (for
+ * kvm_nlist).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,6 +39,34 @@ static int pool_add(kvm_t *kd, struct kvm_symtab *t, const char *s,
 	t->pool[t->pool_len + len] = '\0';
 	t->pool_len += len + 1;
 	return 0;
+}
+
+/* Room for about nsyms symbols with pool_bytes of names: fewer reallocs. */
+int kvm_symtab_reserve(kvm_t *kd, struct kvm_symtab *t, size_t nsyms,
+		       size_t pool_bytes)
+{
+	if (nsyms > KVM_MAX_SYMS)
+		nsyms = KVM_MAX_SYMS;
+	if (pool_bytes > UINT32_MAX)
+		pool_bytes = UINT32_MAX;
+	if (nsyms > t->cap) {
+		struct kvm_sym *v = realloc(t->syms, nsyms * sizeof(*v));
+		if (v == NULL)
+			goto nomem;
+		t->syms = v;
+		t->cap = nsyms;
+	}
+	if (pool_bytes > t->pool_cap) {
+		char *p = realloc(t->pool, pool_bytes);
+		if (p == NULL)
+			goto nomem;
+		t->pool = p;
+		t->pool_cap = pool_bytes;
+	}
+	return 0;
+nomem:
+	kvm_err(kd, ENOMEM, "out of memory for symbols");
+	return -1;
 }
 
 int kvm_symtab_add(kvm_t *kd, struct kvm_symtab *t, const char *name,
@@ -83,11 +111,6 @@ int kvm_symtab_add(kvm_t *kd, struct kvm_symtab *t, const char *name,
 	return 0;
 }
 
-/* qsort has no context argument in C99: the pool being sorted. */
-static const char *sort_pool;
-static const struct kvm_sym *sort_syms;
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static int by_value(const void *a, const void *b)
 {
 	const struct kvm_sym *x = a, *y = b;
@@ -97,45 +120,80 @@ static int by_value(const void *a, const void *b)
 	return x->name < y->name ? -1 : x->name > y->name;
 }
 
-static int by_name(const void *a, const void *b)
+/* FNV-1a: a small, well-known string hash for the name index. */
+static uint32_t name_hash(const char *s)
 {
-	const struct kvm_sym *x = &sort_syms[*(const uint32_t *)a];
-	const struct kvm_sym *y = &sort_syms[*(const uint32_t *)b];
-	int c = strcmp(sort_pool + x->name, sort_pool + y->name);
-	if (c != 0)
-		return c;
-	/* A name defined twice: the kernel's own before a module's, global
-	 * before local, then the lower address. */
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/*
+ * Which of two definitions of one name kvm_nlist returns: the kernel's own
+ * before a module's, global before local, then the lower address (the
+ * earlier one, since symbols are inserted in address order).
+ */
+static int better(const struct kvm_sym *x, const struct kvm_sym *y)
+{
 	if ((x->module == 0) != (y->module == 0))
-		return x->module == 0 ? -1 : 1;
+		return x->module == 0;
 	if ((x->type & N_EXT) != (y->type & N_EXT))
-		return (x->type & N_EXT) ? -1 : 1;
-	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
+		return (x->type & N_EXT) != 0;
+	return 0;
 }
 
 int kvm_symtab_finish(kvm_t *kd, struct kvm_symtab *t)
 {
-	uint32_t *idx;
-	size_t i;
+	size_t i, descents, size = 16;
 
 	if (t->n == 0)
 		return 0;
-	qsort(t->syms, t->n, sizeof(t->syms[0]), by_value);
-	idx = malloc(t->n * sizeof(*idx));
-	if (idx == NULL) {
+	/*
+	 * kallsyms and System.map come (almost) sorted: a few module symbols
+	 * out of place are cheaper to insert than a full sort.
+	 */
+	for (i = 1, descents = 0; i < t->n; i++)
+		descents += by_value(&t->syms[i - 1], &t->syms[i]) > 0;
+	if (descents > 256) {
+		qsort(t->syms, t->n, sizeof(t->syms[0]), by_value);
+	} else if (descents > 0) {
+		for (i = 1; i < t->n; i++) {
+			struct kvm_sym s = t->syms[i];
+			size_t j = i;
+			while (j > 0 && by_value(&t->syms[j - 1], &s) > 0) {
+				t->syms[j] = t->syms[j - 1];
+				j--;
+			}
+			t->syms[j] = s;
+		}
+	}
+	while (size < t->n * 2)
+		size *= 2;
+	free(t->byname);
+	t->byname = calloc(size, sizeof(*t->byname));
+	if (t->byname == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory for the symbol index");
 		return -1;
 	}
-	for (i = 0; i < t->n; i++)
-		idx[i] = (uint32_t)i;
-	pthread_mutex_lock(&sort_lock);
-	sort_pool = t->pool;
-	sort_syms = t->syms;
-	qsort(idx, t->n, sizeof(*idx), by_name);
-	pthread_mutex_unlock(&sort_lock);
-	free(t->byname);
-	t->byname = idx;
-	t->nbyname = t->n;
+	t->nbyname = size;
+	/* Open addressing, linear probing; a slot holds index + 1. */
+	for (i = 0; i < t->n; i++) {
+		const char *name = t->pool + t->syms[i].name;
+		size_t slot = name_hash(name) & (size - 1);
+		for (;; slot = (slot + 1) & (size - 1)) {
+			uint32_t *e = &t->byname[slot];
+			if (*e == 0) {
+				*e = (uint32_t)i + 1;
+				break;
+			}
+			if (strcmp(t->pool + t->syms[*e - 1].name, name) == 0) {
+				if (better(&t->syms[i], &t->syms[*e - 1]))
+					*e = (uint32_t)i + 1;
+				break;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -143,18 +201,16 @@ int kvm_symtab_finish(kvm_t *kd, struct kvm_symtab *t)
 const struct kvm_sym *kvm_symtab_lookup(const struct kvm_symtab *t,
 					const char *name)
 {
-	size_t lo = 0, hi = t->nbyname;
+	size_t slot, mask = t->nbyname - 1;
 
-	while (lo < hi) { /* lower bound: the first entry >= name */
-		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(t->pool + t->syms[t->byname[mid]].name, name) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (t->nbyname == 0)
+		return NULL;
+	for (slot = name_hash(name) & mask; t->byname[slot] != 0;
+	     slot = (slot + 1) & mask) {
+		const struct kvm_sym *s = &t->syms[t->byname[slot] - 1];
+		if (strcmp(t->pool + s->name, name) == 0)
+			return s;
 	}
-	if (lo < t->nbyname &&
-	    strcmp(t->pool + t->syms[t->byname[lo]].name, name) == 0)
-		return &t->syms[t->byname[lo]];
 	return NULL;
 }
 
