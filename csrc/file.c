@@ -35,7 +35,8 @@ int kvm_file_open(kvm_t *kd, struct kvm_file *f, const char *path, int flag,
 	}
 	f->writable = flag == O_RDWR;
 	f->size = (uint64_t)st.st_size;
-	if (S_ISREG(st.st_mode) && st.st_size == 0) {
+	/* want_map 2: a size of 0 may mean "unsized" (/proc files), read to EOF. */
+	if (S_ISREG(st.st_mode) && st.st_size == 0 && want_map != 2) {
 		kvm_err(kd, EINVAL, "%s: empty file", path);
 		return -1;
 	}

@@ -123,23 +123,28 @@ static int open_core(kvm_t *kd, const char *corefile)
 	struct stat st;
 
 	if (corefile == NULL) {
-		if (kvm_file_open(kd, &kd->core, LIVE_CORE, kd->flag, 0) == 0) {
-			kd->live = 1;
-		} else if (kd->errnum == ENOENT) {
-			char first[KVM_ERRBUF_SIZE];
-			snprintf(first, sizeof(first), "%s", kd->errbuf);
+		/* Two tries: errstr prints only the outcome, not the first miss. */
+		char *program = kd->program;
+		int rc;
+
+		kd->program = NULL;
+		rc = kvm_file_open(kd, &kd->core, LIVE_CORE, kd->flag, 0);
+		if (rc != 0 && kd->errnum == ENOENT) {
 			kvm_file_close(&kd->core);
-			if (kvm_file_open(kd, &kd->core, LIVE_MEM, kd->flag, 0) != 0) {
-				if (kd->errnum == ENOENT)
-					kvm_err(kd, ENOENT,
-						"no live kernel memory: %s and %s do not exist",
-						LIVE_CORE, LIVE_MEM);
-				return -1;
-			}
-			kd->live = 1;
-		} else {
+			rc = kvm_file_open(kd, &kd->core, LIVE_MEM, kd->flag, 0);
+			if (rc != 0 && kd->errnum == ENOENT)
+				kvm_err(kd, ENOENT,
+					"no live kernel memory: %s and %s do not exist",
+					LIVE_CORE, LIVE_MEM);
+		}
+		kd->program = program;
+		if (rc != 0) {
+			char msg[KVM_ERRBUF_SIZE];
+			snprintf(msg, sizeof(msg), "%s", kd->errbuf);
+			kvm_err(kd, kd->errnum, "%s", msg);
 			return -1;
 		}
+		kd->live = 1;
 	} else {
 		if (kvm_file_open(kd, &kd->core, corefile, kd->flag, 1) != 0)
 			return -1;
@@ -194,19 +199,11 @@ static int open_namelist(kvm_t *kd, const char *namelist)
 		kvm_err(kd, ENOMEM, "out of memory");
 		return -1;
 	}
-	/* /proc/kallsyms is not mappable and reports size 0: read it. */
-	if (kvm_file_open(kd, &f, namelist, O_RDONLY, 1) != 0) {
-		if (kd->errnum == EINVAL && strstr(kd->errbuf, "empty file") &&
-		    strncmp(namelist, "/proc/", 6) == 0) {
-			kvm_file_close(&f);
-			if (kvm_file_open(kd, &f, namelist, O_RDONLY, 0) != 0) {
-				kvm_file_close(&f);
-				return -1;
-			}
-		} else {
-			kvm_file_close(&f);
-			return -1;
-		}
+	/* /proc/kallsyms is not mappable and reports size 0: read it to EOF. */
+	if (kvm_file_open(kd, &f, namelist, O_RDONLY,
+			  strncmp(namelist, "/proc/", 6) == 0 ? 2 : 1) != 0) {
+		kvm_file_close(&f);
+		return -1;
 	}
 	if (f.map != NULL && f.size >= 4)
 		memcpy(head, f.map, 4);

@@ -1,0 +1,127 @@
+"""The speed-oriented API: zero-copy readinto, batch and scatter reads, typed
+arrays, the mapped-page fast path, and threads sharing a handle.  These test
+behaviour, not timings (bench/ measures speed)."""
+
+from __future__ import annotations
+
+import array
+import random
+import threading
+
+import pytest
+
+import pykvm
+
+
+@pytest.fixture(scope="module")
+def elf(dumps):
+    d = dumps["kaslr-96M"]
+    kd = pykvm.open(d.kallsyms, d.path("vmcore.elf"))
+    yield d, kd
+    kd.close()
+
+
+def sample(d, n, seed=7):
+    rng = random.Random(seed)
+    pool = [a for (name, mod), (a, t, _) in d.syms.items() if mod is None and t in "TtDdBbRr"
+            and a >= 0xffffffff80000000]
+    return [rng.choice(pool) for _ in range(n)]
+
+
+def test_readinto_is_zero_copy_into_any_buffer(elf):
+    d, kd = elf
+    banner = kd.symbol("linux_banner")
+    arr = array.array("B", bytes(64))
+    assert kd.readinto(banner, arr) == 64
+    assert arr.tobytes().startswith(b"Linux version")
+    big = bytearray(3 << 20)
+    view = memoryview(big)[1 << 20:]
+    assert kd.readinto(kd.symbol("_stext"), view) == 2 << 20
+    assert bytes(view[:4096]) == kd.read(kd.symbol("_stext"), 4096)
+    with pytest.raises(BufferError):
+        kd.readinto(banner, b"immutable")
+
+
+def test_read_many_matches_single_reads(elf):
+    d, kd = elf
+    addrs = sample(d, 2000)
+    buf = kd.read_many(addrs, 8)
+    assert len(buf) == 8 * len(addrs)
+    for i, a in enumerate(addrs):
+        assert bytes(buf[i * 8:i * 8 + 8]) == kd.read(a, 8)
+    out = bytearray(8 * len(addrs))
+    kd.read_many(addrs, 8, out=out)
+    assert out == bytes(buf)
+
+
+def test_read_many_reports_each_failure(elf):
+    d, kd = elf
+    addrs = sample(d, 10) + [0x10, 0xdead000000000000]
+    with pytest.raises(pykvm.FaultError) as ei:
+        kd.read_many(addrs, 8)
+    assert ei.value.address == 0x10
+    _, results = kd.try_read_many(addrs, 8)
+    assert [r for r in results][:10] == [8] * 10
+    assert results[10] < 0 and results[11] < 0
+
+
+def test_read_scatter(elf):
+    d, kd = elf
+    reqs = [(a, 1 + i % 40) for i, a in enumerate(sample(d, 500))]
+    got = kd.read_scatter(reqs)
+    assert [len(g) for g in got] == [s for _, s in reqs]
+    assert all(g == kd.read(a, s) for g, (a, s) in zip(got, reqs))
+
+
+def test_typed_arrays(elf):
+    d, kd = elf
+    pgt = kd.symbol("init_top_pgt")
+    words = kd.read_u64_array(pgt, 512)
+    assert words.format == "Q" and len(words) == 512
+    assert words[511] == kd.read_u64(pgt + 511 * 8)
+    assert any(words)  # the kernel half of the top-level page table is populated
+    halves = kd.read_u32_array(pgt, 1024)
+    assert halves[1022] | halves[1023] << 32 == words[511]
+
+
+def test_fast_path_agrees_with_the_c_path(elf):
+    """Reads served from the mapped file equal those through kvm_read, also across pages."""
+    d, kd = elf
+    for a in sample(d, 300, seed=3):
+        for size in (1, 8, 100, 4096, 5000):
+            fast = kd.read(a, size)
+            buf = bytearray(size)
+            kd.readinto(a, buf)  # always the C library
+            assert fast == bytes(buf)
+
+
+def test_threads_get_the_same_bytes(elf):
+    d, kd = elf
+    addrs = sample(d, 3000, seed=11)
+    expected = [kd.read(a, 8) for a in addrs]
+    bulk = kd.symbol("_stext")
+    bulk_expected = kd.read(bulk, 1 << 16)
+    failures = []
+
+    def worker(seed):
+        rng = random.Random(seed)
+        order = list(range(len(addrs)))
+        rng.shuffle(order)
+        buf = bytearray(1 << 16)
+        for i in order:
+            if kd.read(addrs[i], 8) != expected[i]:
+                failures.append(addrs[i])
+        for _ in range(50):
+            kd.readinto(bulk, buf)
+            if buf != bulk_expected:
+                failures.append(bulk)
+        got = kd.read_many(addrs, 8)
+        if bytes(got) != b"".join(expected):
+            failures.append("batch")
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
