@@ -1524,10 +1524,15 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 		;
 	k->status = h.status;
 	k->max_mapnr = h.max_mapnr;
-	/* A 64-bit name on a 32-bit header: QEMU names itself, not the guest. */
+	/*
+	 * The word size: utsname.machine's, else the header layout's.  But a
+	 * 64-bit name on a 32-bit header is QEMU naming its own build while
+	 * dumping a 32-bit guest: the guest is the 32-bit sibling.  (A 32-bit
+	 * name on a 64-bit layout is a 32-bit makedumpfile with 64-bit time.)
+	 */
 	if (word == 64 && h.lay->word == 32)
 		em = machine32(em);
-	if (word == 0)
+	if (word == 0 || h.lay->word == 32)
 		word = h.lay->word;
 
 	/* The sub-header (makedumpfile's and QEMU's, not the old diskdump's). */

@@ -91,27 +91,29 @@ def cdef_text() -> str:
     return "\n".join(line for line in text.splitlines() if not line.startswith("#"))
 
 
-def make_ffi() -> tuple[FFI, str]:
+def make_ffi(csrc: str) -> tuple[FFI, str]:
+    """The builder; csrc is how to name csrc/ for the compiler (setuptools
+    wants it relative to setup.py's directory, ffi.compile absolute)."""
     backend = choose_backend()
     ffi = FFI()
     ffi.cdef(cdef_text())
-    common = dict(include_dirs=[str(CSRC)], extra_compile_args=CFLAGS)
+    common = dict(include_dirs=[csrc], extra_compile_args=CFLAGS)
     if backend == "native":
         cflags = os.environ.get("PYKVM_NATIVE_CFLAGS", "").split()
         ldflags = os.environ.get("PYKVM_NATIVE_LDFLAGS", "").split()
         ffi.set_source(
             "pykvm._kvm",
             '#include <kvm.h>\n#include "pykvm_api.h"\n',
-            sources=[str(CSRC / "pykvm_native.c")],
+            sources=[os.path.join(csrc, "pykvm_native.c")],
             libraries=["kvm"],
-            include_dirs=[str(CSRC)],
+            include_dirs=[csrc],
             extra_compile_args=CFLAGS + cflags,
             extra_link_args=ldflags,
         )
     else:
         macros, libs = codec_flags()
         sources = sorted(
-            str(p) for p in CSRC.glob("*.c") if p.name not in NATIVE_ONLY
+            os.path.join(csrc, p.name) for p in CSRC.glob("*.c") if p.name not in NATIVE_ONLY
         )
         ffi.set_source(
             "pykvm._kvm",
@@ -124,7 +126,7 @@ def make_ffi() -> tuple[FFI, str]:
     return ffi, backend
 
 
-ffi, ffi_backend = make_ffi()
+ffi, ffi_backend = make_ffi(os.path.relpath(CSRC))
 
 def main(argv: list[str]) -> None:
     """Build out of tree (--build-dir) and copy the module into --into."""
@@ -136,12 +138,13 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     build = Path(args.build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
-    built = Path(ffi.compile(tmpdir=str(build), verbose=False))
+    absolute, backend = make_ffi(str(CSRC))
+    built = Path(absolute.compile(tmpdir=str(build), verbose=False))
     into = Path(args.into)
     for old in into.glob("_kvm.*.so"):
         old.unlink()
     shutil.copy2(built, into / built.name)
-    print(f"built {into / built.name} ({ffi_backend})")
+    print(f"built {into / built.name} ({backend})")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -117,6 +118,63 @@ static void put_iomem_kernel_code(void)
 		}
 	}
 	fclose(f);
+}
+
+static uint64_t le(const unsigned char *b, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | b[n];
+	return v;
+}
+
+/* kcore's own program headers and notes, read without the shim. */
+static void put_kcore_headers(void)
+{
+	unsigned char eh[64], ph[56];
+	struct stat st;
+	uint64_t phoff;
+	unsigned i, phnum, phentsize;
+	int fd = open("/proc/kcore", O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) != 0 || pread(fd, eh, sizeof(eh), 0) != (ssize_t)sizeof(eh)) {
+		printf("kcore.headers=unavailable errno=%d\n", errno);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	printf("kcore.size=0x%llx\n", (unsigned long long)st.st_size);
+	phoff = le(eh + 32, 8);
+	phentsize = (unsigned)le(eh + 54, 2);
+	phnum = (unsigned)le(eh + 56, 2);
+	printf("kcore.phnum=%u\n", phnum);
+	for (i = 0; i < phnum && phentsize >= sizeof(ph); i++) {
+		uint64_t off, filesz;
+		if (pread(fd, ph, sizeof(ph), (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof(ph))
+			break;
+		off = le(ph + 8, 8);
+		filesz = le(ph + 32, 8);
+		printf("kcore.phdr=%u 0x%llx 0x%llx 0x%llx 0x%llx 0x%llx\n",
+		       (unsigned)le(ph, 4), (unsigned long long)le(ph + 16, 8),
+		       (unsigned long long)le(ph + 24, 8), (unsigned long long)off,
+		       (unsigned long long)filesz, (unsigned long long)le(ph + 40, 8));
+		if (le(ph, 4) == 4 && filesz < (1u << 20)) { /* PT_NOTE: the names */
+			unsigned char *notes = malloc((size_t)filesz), *q;
+			if (notes != NULL && pread(fd, notes, (size_t)filesz, (off_t)off) == (ssize_t)filesz) {
+				for (q = notes; q + 12 <= notes + filesz;) {
+					uint32_t namesz = (uint32_t)le(q, 4), descsz = (uint32_t)le(q + 4, 4);
+					if (namesz > filesz || descsz > filesz)
+						break;
+					printf("kcore.note=%.*s %u %u\n", namesz ? (int)namesz - 1 : 0,
+					       (const char *)q + 12, (unsigned)le(q + 8, 4), descsz);
+					q += 12 + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+				}
+			}
+			free(notes);
+		}
+	}
+	close(fd);
 }
 
 /* Every check on one open handle; keys start with prefix. */
@@ -343,6 +401,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("probe.uid=%d\n", (int)getuid());
 	put_iomem_kernel_code();
+	put_kcore_headers();
 
 	/* All defaults: /proc/kcore and /proc/kallsyms. */
 	kd = open_and_report("default", NULL, NULL, O_RDONLY, "live");
@@ -361,8 +420,21 @@ int main(int argc, char **argv)
 		kvm_close(kd);
 	openfiles_fail("wronly", NULL, NULL, O_WRONLY);
 
-	/* Read-write on the live kernel: kcore cannot be written. */
-	openfiles_fail("rdwr", NULL, NULL, O_RDWR);
+	/* Read-write on the live kernel: reads work, kcore cannot be written. */
+	kd = open_and_report("rdwr", NULL, NULL, O_RDWR, "live-rdwr");
+	if (kd != NULL) {
+		struct nlist nl[] = { { "linux_banner", 0, 0, 0, 0 }, { NULL, 0, 0, 0, 0 } };
+		char buf[16];
+		ssize_t r = -1;
+		if (kvm_nlist(kd, nl) == 0)
+			r = kvm_read(kd, nl[0].n_value, buf, sizeof(buf));
+		printf("rdwr.read.rc=%zd\n", r);
+		if (r == (ssize_t)sizeof(buf)) /* the bytes already there */
+			r = kvm_write(kd, nl[0].n_value, buf, sizeof(buf));
+		printf("rdwr.write.rc=%zd\n", r);
+		put_err("rdwr.write", kd);
+		kvm_close(kd);
+	}
 
 	if (restrict_test)
 		probe_restricted();
