@@ -87,6 +87,12 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 			kd->core.path);
 		return -1;
 	}
+	if (write && kd->live) {
+		/* /proc/kcore opens O_RDWR for root but has no write method. */
+		kvm_err(kd, EROFS, "%s: the live kernel's memory cannot be written",
+			kd->core.path);
+		return -1;
+	}
 	if (write && kd->physops != NULL) {
 		kvm_err(kd, EROFS, "%s: writing a compressed (%s) dump is not supported",
 			kd->core.path, kd->physops->name);

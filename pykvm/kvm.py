@@ -21,6 +21,8 @@ OPT_EXCLUDED_ZERO = 0x2
 
 ERRBUF_SIZE = 2048
 
+_UNKNOWN = object()  # a page the fast path has not asked about yet
+
 # struct nlist n_type values.
 N_UNDF, N_EXT, N_ABS, N_TEXT, N_DATA, N_BSS = 0x0, 0x1, 0x2, 0x4, 0x6, 0x8
 
@@ -65,7 +67,7 @@ class Kvm:
         self._info: Optional[Dict[str, object]] = None
         self._symbols: Optional[Symbols] = None
         self._mm: Optional[mmap.mmap] = None
-        self._pages: Dict[int, int] = {}
+        self._pages: Dict[int, Optional[int]] = {}
         if lib.pykvm_has(b"page_offset") and self.info.get("mapped"):
             self._map_core(str(self.info["corefile"]))
 
@@ -136,26 +138,27 @@ class Kvm:
 
     # ---- reading and writing ----
 
-    # Page offsets learnt from the C library; -1 = not stored whole in the file.
+    # For pages stored whole in the mapped core file: page number -> (file
+    # offset - address), learnt from the C library once per page; pages that
+    # are not (unmapped, split, compressed) are remembered as None.
     _PAGE_CACHE_LIMIT = 1 << 20
 
-    def _page_offset(self, addr: int) -> int:
+    def _learn_page(self, addr: int) -> Optional[int]:
         off = lib.pykvm_page_offset(self._handle(), addr, 0)
+        delta = None if off < 0 else off - (addr & ~4095)
         if len(self._pages) >= self._PAGE_CACHE_LIMIT:
             self._pages = {}
-        self._pages[addr >> 12] = off
-        return off
+        self._pages[addr >> 12] = delta
+        return delta
 
     def read(self, addr: int, size: int, physical: bool = False) -> bytes:
         """Return size bytes at addr (kernel virtual, or physical)."""
-        mm = self._mm
-        if mm is not None and not physical:
-            off = self._pages.get(addr >> 12)
-            if off is None:
-                off = self._page_offset(addr)
-            rel = addr & 4095
-            if off >= 0 and rel + size <= 4096:
-                return mm[off + rel:off + rel + size]
+        if not physical and self._mm is not None and (addr & 4095) + size <= 4096:
+            delta = self._pages.get(addr >> 12, _UNKNOWN)
+            if delta is _UNKNOWN:
+                delta = self._learn_page(addr)
+            if delta is not None:
+                return self._mm[addr + delta:addr + delta + size]
         buf = bytearray(size)
         self.readinto(addr, buf, physical)
         return bytes(buf)
