@@ -826,7 +826,8 @@ static int read_notes(kvm_t *kd, struct kdump *k, uint64_t off, uint64_t size)
 /* ---- bitmaps ---- */
 
 /* Find the bitmaps, check them against max_mapnr, count bitmap 2. */
-static int setup_bitmaps(kvm_t *kd, struct kdump *k, const struct hdr *h)
+static int setup_bitmaps(kvm_t *kd, struct kdump *k, const struct hdr *h,
+			 int kdump_sig)
 {
 	uint64_t bs = k->block_size;
 	uint64_t off = (1 + (uint64_t)h->sub_hdr_size) * bs;
@@ -836,15 +837,15 @@ static int setup_bitmaps(kvm_t *kd, struct kdump *k, const struct hdr *h)
 	uint64_t off2;
 	size_t bytes;
 
-	/* Two bitmaps when there is room for two (always, from makedumpfile
-	 * and QEMU); the old diskdump wrote one, meaning both. */
+	/* Two bitmaps (makedumpfile and QEMU always write both); the old
+	 * diskdump ("DISKDUMP") may write one, meaning both. */
 	if (h->bitmap_blocks >= 2 * blocks) {
 		off2 = off + len / 2;
-	} else if (h->bitmap_blocks >= blocks) {
+	} else if (!kdump_sig && h->bitmap_blocks >= blocks) {
 		off2 = off;
 	} else {
 		kvm_err(kd, EINVAL,
-			"%s: max_mapnr %llu needs %llu bitmap blocks per bitmap, but bitmap_blocks is %u",
+			"%s: max_mapnr %llu needs %llu bitmap blocks for each of the two bitmaps, but bitmap_blocks is %u",
 			kd->core.path, ull(k->max_mapnr), ull(blocks), h->bitmap_blocks);
 		return -1;
 	}
@@ -1272,12 +1273,16 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 			k->block_size);
 		return KVM_IOERR;
 	}
-	if (d->off > k->size || d->size > k->size - d->off ||
-	    (d->off < k->data_off && !(k->status & DH_INCOMPLETE))) {
+	if (d->off > k->size || d->size > k->size - d->off) {
 		kvm_err(kd, EIO,
-			"%s: pfn 0x%llx: page data (%u bytes at offset %llu) is outside the data area (offsets %llu to %llu)",
-			kd->core.path, ull(pfn), d->size, ull(d->off), ull(k->data_off),
-			ull(k->size));
+			"%s: pfn 0x%llx: page data (%u bytes at offset %llu) is past the end of the dump (%llu bytes): the file is truncated or corrupt",
+			kd->core.path, ull(pfn), d->size, ull(d->off), ull(k->size));
+		return KVM_IOERR;
+	}
+	if (d->off < k->data_off && !(k->status & DH_INCOMPLETE)) {
+		kvm_err(kd, EIO,
+			"%s: pfn 0x%llx: corrupt page descriptor: its data offset %llu is before the data area (offset %llu)",
+			kd->core.path, ull(pfn), ull(d->off), ull(k->data_off));
 		return KVM_IOERR;
 	}
 	return KVM_OK;
@@ -1554,7 +1559,7 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 			kd->core.path);
 		return -1;
 	}
-	if (setup_bitmaps(kd, k, &h) != 0)
+	if (setup_bitmaps(kd, k, &h, kdump_sig) != 0)
 		return -1;
 
 	/* VMCOREINFO, from its field or else from the notes. */
