@@ -67,6 +67,13 @@
 #define MAX_NOTES (64u << 20)
 #define QEMU_CR_OFFSET (8 + 18 * 8 + 10 * 24) /* QEMUCPUState: cr[0..4] */
 
+/*
+ * A read error this file has described with kvm_err.  kvm_status_err
+ * replaces the message for KVM_IOERR with a generic one; a status that
+ * keeps it would go here.
+ */
+#define KD_IOERR KVM_IOERR_MSG
+
 #define RANK_WORDS 8 /* bitmap words per prefix count */
 #define CACHE_WAYS 8 /* slots per cache set */
 #define CACHE_STRIPES 64
@@ -147,6 +154,7 @@ struct stripe {
 	pthread_cond_t cv; /* a slot being filled was published */
 	struct slot *slots; /* nsets sets of ways slots */
 	unsigned char *hands;
+	size_t nsets;
 	size_t used; /* valid slots */
 	unsigned waiters;
 	int ready;
@@ -169,7 +177,11 @@ struct scratch {
 struct kdump {
 	/* The dump's bytes: the file itself, or flattened records. */
 	struct flatrec *recs; /* NULL for a plain file */
+	uint64_t *rec_loff;   /* recs[i].loff: a dense array to search */
 	size_t nrecs;
+	size_t *chunk_cnt;    /* records starting at or before c << chunk_shift */
+	size_t nchunks;
+	unsigned chunk_shift;
 	uint64_t size; /* logical size */
 
 	int big;
@@ -186,7 +198,7 @@ struct kdump {
 	uint64_t desc_off, data_off;
 
 	struct stripe *stripes;
-	size_t nstripes, nsets; /* sets per stripe */
+	size_t nstripes;
 	unsigned ways;
 
 	pthread_mutex_t pool_mu;
@@ -198,7 +210,9 @@ struct kdump {
 
 static unsigned popcount64(uint64_t x)
 {
-#if defined(__GNUC__)
+	/* On x86 without POPCNT the builtin is a libgcc call: slower than this. */
+#if defined(__GNUC__) && \
+	(defined(__POPCNT__) || !(defined(__x86_64__) || defined(__i386__)))
 	return (unsigned)__builtin_popcountll(x);
 #else
 	x = x - ((x >> 1) & 0x5555555555555555ULL);
@@ -224,9 +238,24 @@ static uint64_t bm_word(const unsigned char *bm, uint64_t w)
 #endif
 }
 
+/* Loads in the dump's byte order, inline for the read path. */
+static uint32_t ld32(int big, const unsigned char *p)
+{
+	return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+			     (uint32_t)p[2] << 8 | p[3]
+		   : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
+			     (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint64_t ld64(int big, const unsigned char *p)
+{
+	return big ? (uint64_t)ld32(1, p) << 32 | ld32(1, p + 4)
+		   : (uint64_t)ld32(0, p + 4) << 32 | ld32(0, p);
+}
+
 static uint64_t ld(int big, const unsigned char *p, unsigned size)
 {
-	return size == 8 ? kvm_ld64(big, p) : kvm_ld32(big, p);
+	return size == 8 ? ld64(big, p) : ld32(big, p);
 }
 
 static unsigned long long ull(uint64_t v)
@@ -236,14 +265,22 @@ static unsigned long long ull(uint64_t v)
 
 /* ---- the dump's bytes: plain or flattened ---- */
 
-/* The last record starting at or before loff, or NULL. */
+/*
+ * The last record starting at or before loff, or NULL.  The chunk table
+ * narrows the search to the records starting in loff's chunk (about one).
+ */
 static const struct flatrec *flat_find(const struct kdump *k, uint64_t loff)
 {
-	size_t lo = 0, hi = k->nrecs;
+	uint64_t c = loff >> k->chunk_shift;
+	size_t lo, hi;
 
+	if (c >= k->nchunks)
+		c = k->nchunks - 1;
+	lo = k->chunk_cnt[c];
+	hi = k->chunk_cnt[c + 1];
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (k->recs[mid].loff <= loff)
+		if (k->rec_loff[mid] <= loff)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -291,9 +328,10 @@ static enum kvm_status dump_copy(kvm_t *kd, const struct kdump *k,
 				return KVM_IOERR;
 			r++;
 		} else {
+			uint64_t next;
 			if (r < end && r->loff <= loff)
 				r++; /* loff is past this record's end */
-			uint64_t next = r < end ? r->loff : k->size;
+			next = r < end ? r->loff : k->size;
 			n = next - loff < len ? (size_t)(next - loff) : len;
 			memset(p, 0, n);
 		}
@@ -442,6 +480,30 @@ done:
 	k->recs = out;
 	k->nrecs = nout;
 	k->size = nout ? out[nout - 1].loff + out[nout - 1].len : 0;
+	if ((k->rec_loff = malloc(nout * sizeof(*k->rec_loff) + 1)) == NULL) {
+		kvm_err(kd, ENOMEM, "%s: out of memory for the flattened index",
+			kd->core.path);
+		return -1;
+	}
+	for (i = 0; i < nout; i++)
+		k->rec_loff[i] = out[i].loff;
+	/* Chunks of 2^shift bytes, at most about two per record. */
+	for (k->chunk_shift = 0; k->chunk_shift < 63 &&
+	     (k->size >> k->chunk_shift) > 2 * (uint64_t)nout; k->chunk_shift++)
+		;
+	k->nchunks = (size_t)(k->size >> k->chunk_shift) + 1;
+	if ((k->chunk_cnt = malloc((k->nchunks + 1) * sizeof(*k->chunk_cnt))) == NULL) {
+		kvm_err(kd, ENOMEM, "%s: out of memory for the flattened index",
+			kd->core.path);
+		return -1;
+	}
+	for (i = j = 0; j < k->nchunks; j++) {
+		uint64_t start = (uint64_t)j << k->chunk_shift;
+		while (i < nout && out[i].loff <= start)
+			i++;
+		k->chunk_cnt[j] = i;
+	}
+	k->chunk_cnt[k->nchunks] = nout;
 	return 0;
 nomem:
 	free(out);
@@ -907,7 +969,7 @@ static void cache_free(struct kdump *k)
 	for (i = 0; i < k->nstripes; i++) {
 		struct stripe *s = &k->stripes[i];
 		if (s->slots != NULL)
-			for (j = 0; j < k->nsets * k->ways; j++)
+			for (j = 0; j < s->nsets * k->ways; j++)
 				free(s->slots[j].data);
 		free(s->slots);
 		free(s->hands);
@@ -935,14 +997,16 @@ static int cache_init(kvm_t *kd, struct kdump *k)
 	k->ways = pages < CACHE_WAYS ? (unsigned)pages : CACHE_WAYS;
 	total_sets = pages / k->ways;
 	k->nstripes = total_sets < CACHE_STRIPES ? (size_t)total_sets : CACHE_STRIPES;
-	k->nsets = (size_t)(total_sets / k->nstripes);
 	k->stripes = calloc(k->nstripes, sizeof(*k->stripes));
 	if (k->stripes == NULL)
 		goto nomem;
 	for (i = 0; i < k->nstripes; i++) {
 		struct stripe *s = &k->stripes[i];
-		s->slots = calloc(k->nsets * k->ways, sizeof(*s->slots));
-		s->hands = calloc(k->nsets, 1);
+		/* The sets shared out: some stripes get one more. */
+		s->nsets = (size_t)(total_sets / k->nstripes) +
+			   (i < total_sets % k->nstripes);
+		s->slots = calloc(s->nsets * k->ways, sizeof(*s->slots));
+		s->hands = calloc(s->nsets, 1);
 		if (s->slots == NULL || s->hands == NULL)
 			goto nomem;
 		if (pthread_mutex_init(&s->mu, NULL) != 0)
@@ -1191,12 +1255,12 @@ static enum kvm_status decompress(kvm_t *kd, struct kdump *k, uint64_t pfn,
 			"%s: pfn 0x%llx: page compressed with %s, but this build has no %s support: install %s and rebuild",
 			kd->core.path, ull(pfn), codec_name(codec), codec_name(codec),
 			codec_package(codec));
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	src = dump_ptr(kd, k, d->off, d->size);
 	if (src == NULL || codec == DH_ZLIB || codec == DH_ZSTD) {
 		if ((sc = scratch_get(kd, k)) == NULL)
-			return KVM_IOERR;
+			return KD_IOERR;
 	}
 	if (src == NULL) {
 		/* Unmapped file, or the data straddles flattened records. */
@@ -1204,13 +1268,13 @@ static enum kvm_status decompress(kvm_t *kd, struct kdump *k, uint64_t pfn,
 			scratch_put(k, sc);
 			kvm_err(kd, ENOMEM, "%s: out of memory for decompression",
 				kd->core.path);
-			return KVM_IOERR;
+			return KD_IOERR;
 		}
 		if (dump_copy(kd, k, d->off, sc->buf, d->size) != KVM_OK) {
 			scratch_put(k, sc);
 			kvm_err(kd, EIO, "%s: pfn 0x%llx: cannot read %u bytes at offset %llu",
 				kd->core.path, ull(pfn), d->size, ull(d->off));
-			return KVM_IOERR;
+			return KD_IOERR;
 		}
 		src = sc->buf;
 	}
@@ -1222,7 +1286,7 @@ static enum kvm_status decompress(kvm_t *kd, struct kdump *k, uint64_t pfn,
 			"%s: pfn 0x%llx: %s page (%u bytes at offset %llu) does not decompress: %s",
 			kd->core.path, ull(pfn), codec_name(codec), d->size,
 			ull(d->off), bad);
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	return KVM_OK;
 }
@@ -1250,20 +1314,20 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 				return KVM_EXCLUDED; /* lost when the dump ran out of space */
 			kvm_err(kd, EIO, "%s: pfn 0x%llx: cannot read its page descriptor at offset %llu",
 				kd->core.path, ull(pfn), ull(pos));
-			return KVM_IOERR;
+			return KD_IOERR;
 		}
 		p = tmp;
 	}
-	d->off = kvm_ld64(k->big, p);
-	d->size = kvm_ld32(k->big, p + 8);
-	d->flags = kvm_ld32(k->big, p + 12);
+	d->off = ld64(k->big, p);
+	d->size = ld32(k->big, p + 8);
+	d->flags = ld32(k->big, p + 12);
 	codec = d->flags & DH_CODECS;
 	if (d->off == 0 && (k->status & DH_INCOMPLETE))
 		return KVM_EXCLUDED; /* never written */
 	if ((d->flags & ~DH_CODECS) || (codec & (codec - 1))) {
 		kvm_err(kd, EIO, "%s: pfn 0x%llx: page descriptor has unknown flags 0x%x",
 			kd->core.path, ull(pfn), d->flags);
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	if (codec == 0 ? d->size != k->block_size
 		       : d->size == 0 || d->size > k->block_size) {
@@ -1271,19 +1335,19 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 			"%s: pfn 0x%llx: page descriptor size %u is not valid for a %s page of %u bytes",
 			kd->core.path, ull(pfn), d->size, codec ? "compressed" : "raw",
 			k->block_size);
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	if (d->off > k->size || d->size > k->size - d->off) {
 		kvm_err(kd, EIO,
 			"%s: pfn 0x%llx: page data (%u bytes at offset %llu) is past the end of the dump (%llu bytes): the file is truncated or corrupt",
 			kd->core.path, ull(pfn), d->size, ull(d->off), ull(k->size));
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	if (d->off < k->data_off && !(k->status & DH_INCOMPLETE)) {
 		kvm_err(kd, EIO,
 			"%s: pfn 0x%llx: corrupt page descriptor: its data offset %llu is before the data area (offset %llu)",
 			kd->core.path, ull(pfn), ull(d->off), ull(k->data_off));
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	return KVM_OK;
 }
@@ -1295,7 +1359,7 @@ static enum kvm_status read_cached(kvm_t *kd, struct kdump *k, uint64_t pfn,
 {
 	uint64_t h = (pfn * 0x9E3779B97F4A7C15ULL) >> 17;
 	struct stripe *s = &k->stripes[h % k->nstripes];
-	size_t set_no = (size_t)((h / k->nstripes) % k->nsets);
+	size_t set_no = (size_t)((h / k->nstripes) % s->nsets);
 	struct slot *set = s->slots + set_no * k->ways, *c;
 	unsigned char *hand = &s->hands[set_no];
 	enum kvm_status st;
@@ -1306,7 +1370,8 @@ static enum kvm_status read_cached(kvm_t *kd, struct kdump *k, uint64_t pfn,
 		c = cache_find(set, k->ways, pfn);
 		if (c != NULL && c->state == SLOT_VALID) {
 			memcpy(out, c->data + off, n);
-			c->ref = 1;
+			if (!c->ref)
+				c->ref = 1;
 			pthread_mutex_unlock(&s->mu);
 			return KVM_OK;
 		}
@@ -1344,7 +1409,7 @@ static enum kvm_status read_cached(kvm_t *kd, struct kdump *k, uint64_t pfn,
 	/* The slot is ours until published: fill it without the lock. */
 	if (c->data == NULL && (c->data = malloc(k->block_size)) == NULL) {
 		kvm_err(kd, ENOMEM, "%s: out of memory for the page cache", kd->core.path);
-		st = KVM_IOERR;
+		st = KD_IOERR;
 	} else {
 		st = decompress(kd, k, pfn, d, c->data);
 	}
@@ -1387,7 +1452,7 @@ static enum kvm_status read_page(kvm_t *kd, struct kdump *k, uint64_t pfn,
 	if (dump_copy(kd, k, d.off + off, out, n) != KVM_OK) {
 		kvm_err(kd, EIO, "%s: pfn 0x%llx: cannot read page data at offset %llu",
 			kd->core.path, ull(pfn), ull(d.off));
-		return KVM_IOERR;
+		return KD_IOERR;
 	}
 	return KVM_OK;
 }
@@ -1424,6 +1489,8 @@ static void kdump_free(struct kdump *k)
 	if (k->pool_ready)
 		pthread_mutex_destroy(&k->pool_mu);
 	free(k->recs);
+	free(k->rec_loff);
+	free(k->chunk_cnt);
 	free(k->bitmap_copy);
 	free(k->rank);
 	free(k->rawmap);

@@ -585,19 +585,9 @@ static int ks_run(kvm_t *kd)
 
 int kvm_kallsyms_dump_load(kvm_t *kd)
 {
-	char *program = kd->program;
-	int rc;
+	int rc = ks_run(kd);
 
-	/* Intermediate failures (a short read, a retried encoding) must not
-	 * reach kvm_open's errstr: hold printing back, print the outcome. */
-	kd->program = NULL;
-	rc = ks_run(kd);
-	kd->program = program;
-	if (rc != 0) {
-		char msg[KVM_ERRBUF_SIZE];
-		snprintf(msg, sizeof(msg), "%s", kd->errbuf);
-		kvm_err(kd, kd->errnum ? kd->errnum : EINVAL, "%s", msg);
+	if (rc != 0)
 		kvm_symtab_free(&kd->syms);
-	}
 	return rc;
 }

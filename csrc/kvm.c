@@ -26,9 +26,21 @@ void kvm_err(kvm_t *kd, int errnum, const char *fmt, ...)
 	vsnprintf(kd->errbuf, sizeof(kd->errbuf), fmt, ap);
 	va_end(ap);
 	kd->errnum = errnum;
-	/* kvm_open's errstr: print as the native libraries do. */
+	/* Callers that see only kvm.h (no kvm_errno) learn the cause too. */
+	errno = errnum;
+}
+
+/*
+ * A public call is failing with the message set: print it when kvm_open
+ * was given an errstr, as the native libraries do.  Messages of inner
+ * steps that were retried or replaced are never printed.
+ */
+int kvm_report(kvm_t *kd)
+{
 	if (kd->program != NULL)
 		fprintf(stderr, "%s: %s\n", kd->program, kd->errbuf);
+	errno = kd->errnum;
+	return -1;
 }
 
 /* "<path>: <strerror>" (or "<path>: <what>: <strerror>") for a failed call. */
@@ -62,6 +74,13 @@ int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
 		kvm_err(kd, EROFS, "%s address 0x%llx: cannot write %s there",
 			space, a, kd->core.path);
 		break;
+	case KVM_IOERR_MSG: {
+		/* The format reader said what is wrong: keep its words. */
+		char why[KVM_ERRBUF_SIZE];
+		snprintf(why, sizeof(why), "%s", kd->errbuf);
+		kvm_err(kd, EIO, "%s address 0x%llx: %s", space, a, why);
+		break;
+	}
 	default:
 		kvm_err(kd, EIO, "%s address 0x%llx: I/O error or corrupt data in %s",
 			space, a, kd->core.path);
@@ -123,12 +142,8 @@ static int open_core(kvm_t *kd, const char *corefile)
 	struct stat st;
 
 	if (corefile == NULL) {
-		/* Two tries: errstr prints only the outcome, not the first miss. */
-		char *program = kd->program;
-		int rc;
-
-		kd->program = NULL;
-		rc = kvm_file_open(kd, &kd->core, LIVE_CORE, kd->flag, 0);
+		/* /proc/kcore, else /dev/mem: only the outcome is reported. */
+		int rc = kvm_file_open(kd, &kd->core, LIVE_CORE, kd->flag, 0);
 		if (rc != 0 && kd->errnum == ENOENT) {
 			kvm_file_close(&kd->core);
 			rc = kvm_file_open(kd, &kd->core, LIVE_MEM, kd->flag, 0);
@@ -137,13 +152,8 @@ static int open_core(kvm_t *kd, const char *corefile)
 					"no live kernel memory: %s and %s do not exist",
 					LIVE_CORE, LIVE_MEM);
 		}
-		kd->program = program;
-		if (rc != 0) {
-			char msg[KVM_ERRBUF_SIZE];
-			snprintf(msg, sizeof(msg), "%s", kd->errbuf);
-			kvm_err(kd, kd->errnum, "%s", msg);
+		if (rc != 0)
 			return -1;
-		}
 		kd->live = 1;
 	} else {
 		if (kvm_file_open(kd, &kd->core, corefile, kd->flag, 1) != 0)
@@ -271,6 +281,7 @@ kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
 	kd->errnum = 0;
 	return kd;
 fail:
+	kvm_report(kd);
 	if (errbuf != NULL)
 		snprintf(errbuf, KVM_ERRBUF_SIZE, "%s", kd->errbuf);
 	e = kd->errnum ? kd->errnum : EINVAL;
@@ -319,6 +330,7 @@ static int have_symbols(kvm_t *kd)
 		return 1;
 	kvm_err(kd, ENOENT, "%s: no namelist: give the executable or kernel symbols",
 		kd->core.path);
+	kvm_report(kd);
 	return 0;
 }
 
@@ -396,6 +408,17 @@ int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 
 /* ---- reads and writes ---- */
 
+/* A public read or write: report a failure (or a short count) once. */
+static ssize_t public_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
+			     int write, int physical)
+{
+	ssize_t r = kvm_access(kd, addr, buf, len, write, physical);
+
+	if (r != (ssize_t)len)
+		kvm_report(kd);
+	return r;
+}
+
 ssize_t kvm_read2(kvm_t *kd, kvaddr_t addr, void *buf, size_t len)
 {
 	if (kd == NULL) {
@@ -404,7 +427,7 @@ ssize_t kvm_read2(kvm_t *kd, kvaddr_t addr, void *buf, size_t len)
 	}
 	if (len == 0)
 		return 0;
-	return kvm_access(kd, addr, buf, len, 0, 0);
+	return public_access(kd, addr, buf, len, 0, 0);
 }
 
 ssize_t kvm_read(kvm_t *kd, unsigned long addr, void *buf, size_t len)
@@ -426,7 +449,7 @@ ssize_t kvm_write(kvm_t *kd, unsigned long addr, const void *buf, size_t len)
 	if (len == 0 && kd->flag == O_RDWR)
 		return 0;
 	/* Writing moves bytes out of buf; the cast only shares the path. */
-	return kvm_access(kd, addr, (void *)(uintptr_t)buf, len, 1, 0);
+	return public_access(kd, addr, (void *)(uintptr_t)buf, len, 1, 0);
 }
 
 ssize_t kvm_kwrite(kvm_t *kd, uintptr_t addr, const void *buf, size_t len)
@@ -442,7 +465,7 @@ ssize_t kvm_pread(kvm_t *kd, uint64_t paddr, void *buf, size_t len)
 	}
 	if (len == 0)
 		return 0;
-	return kvm_access(kd, paddr, buf, len, 0, 1);
+	return public_access(kd, paddr, buf, len, 0, 1);
 }
 
 ssize_t kvm_pwrite(kvm_t *kd, uint64_t paddr, const void *buf, size_t len)
@@ -453,7 +476,7 @@ ssize_t kvm_pwrite(kvm_t *kd, uint64_t paddr, const void *buf, size_t len)
 	}
 	if (len == 0 && kd->flag == O_RDWR)
 		return 0;
-	return kvm_access(kd, paddr, (void *)(uintptr_t)buf, len, 1, 1);
+	return public_access(kd, paddr, (void *)(uintptr_t)buf, len, 1, 1);
 }
 
 uint64_t kvm_physaddr(kvm_t *kd, struct as *as, uintptr_t addr)
@@ -461,14 +484,17 @@ uint64_t kvm_physaddr(kvm_t *kd, struct as *as, uintptr_t addr)
 	uint64_t pa, room;
 	enum kvm_status st;
 
-	if (kd == NULL || as != NULL) {
-		if (kd != NULL)
-			kvm_err(kd, EINVAL, "kvm_physaddr: only the kernel address space (NULL) is supported");
+	if (kd == NULL)
+		return (uint64_t)-1;
+	if (as != NULL) {
+		kvm_err(kd, EINVAL, "kvm_physaddr: only the kernel address space (NULL) is supported");
+		kvm_report(kd);
 		return (uint64_t)-1;
 	}
 	st = kvm_translate(kd, addr, &pa, &room);
 	if (st != KVM_OK) {
 		kvm_status_err(kd, st, addr, "virtual");
+		kvm_report(kd);
 		return (uint64_t)-1;
 	}
 	return pa;
@@ -495,7 +521,7 @@ size_t kvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n, size_t size,
 	size_t i, failed = 0;
 
 	for (i = 0; i < n; i++) {
-		ssize_t r = kvm_access(kd, addrs[i], o + i * size, size, 0, physical);
+		ssize_t r = public_access(kd, addrs[i], o + i * size, size, 0, physical);
 		if (r != (ssize_t)size) {
 			results[i] = -(int64_t)(kd->errnum ? kd->errnum : EIO);
 			failed++;

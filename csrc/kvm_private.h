@@ -26,6 +26,7 @@ enum kvm_status {
 	KVM_UNMAPPED, /* no translation, or outside every segment: EFAULT */
 	KVM_EXCLUDED, /* a page the dump's filter left out: ENODATA */
 	KVM_IOERR,    /* the file could not be read or is corrupt: EIO */
+	KVM_IOERR_MSG, /* EIO, and the reader already set the message */
 	KVM_RDONLY,   /* write to something that cannot be written: EROFS */
 };
 
@@ -153,6 +154,7 @@ struct __kvm {
 /* kvm.c: errors. */
 void kvm_err(kvm_t *kd, int errnum, const char *fmt, ...) KVM_PRINTF(3, 4);
 void kvm_syserr(kvm_t *kd, const char *path, const char *what);
+int kvm_report(kvm_t *kd);
 int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
 		   const char *space);
 

@@ -113,10 +113,15 @@ int64_t pykvm_read(kvm_t *kd, uint64_t addr, void *buf, size_t len)
 
 int64_t pykvm_write(kvm_t *kd, uint64_t addr, const void *buf, size_t len)
 {
+	ssize_t r;
+
 	/* kvm_write takes an unsigned long: go round it for 64-bit addresses. */
 	if (len == 0)
 		return kvm_write(kd, 0, buf, 0);
-	return kvm_access(kd, addr, (void *)(uintptr_t)buf, len, 1, 0);
+	r = kvm_access(kd, addr, (void *)(uintptr_t)buf, len, 1, 0);
+	if (r != (ssize_t)len)
+		kvm_report(kd);
+	return r;
 }
 
 int64_t pykvm_pread(kvm_t *kd, uint64_t addr, void *buf, size_t len)

@@ -32,7 +32,7 @@ def drgn_read(prog: drgn.Program, addr: int, size: int):
         return None
 
 
-def sample_addresses(d, prog: drgn.Program, n: int = 1600):
+def sample_addresses(d, prog: drgn.Program, n: int = 2400):
     """Addresses of every kind, chosen with a fixed seed from the guest's own kallsyms
     and from the bases drgn reads (page_offset_base, vmalloc_base)."""
     rng = random.Random(f"{d.variant}-differential")
