@@ -77,8 +77,10 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 		put(&o, "header_release=%s\n", kd->osrelease_hdr);
 	if (kd->have_crashtime)
 		put(&o, "crash_time=%llu\n", (unsigned long long)kd->crashtime);
-	if (kd->physops)
+	if (kd->physops) {
 		put(&o, "compression=%s\n", kd->physops->name);
+		put(&o, "cache_pages=%zu\n", kd->cache_pages);
+	}
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");
 	put_vmci(&o, kd, "BUILD-ID", "build_id");

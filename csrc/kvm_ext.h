@@ -51,6 +51,12 @@ int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 size_t kvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n, size_t size,
 		     void *out, int64_t *results, int physical);
 
+/* Codecs this build decompresses kdump pages with: zlib 0x1, LZO 0x2,
+ * snappy 0x4, zstd 0x20 (the dump format's own flag values). */
+unsigned kvm_kdump_codecs(void);
+/* Decompressed pages in the handle's page cache now (0 for other cores). */
+size_t kvm_kdump_cache_used(kvm_t *kd);
+
 /*
  * Where the 4 KiB page holding addr is stored whole in the mapped core
  * file: its file offset, or -1 (not mapped, not whole, compressed, or the

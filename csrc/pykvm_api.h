@@ -45,6 +45,9 @@ size_t pykvm_read_scatter(kvm_t *kd, const uint64_t *addrs,
 /* File offset of addr's page when stored whole in the mapped core, else -1. */
 int64_t pykvm_page_offset(kvm_t *kd, uint64_t addr, int physical);
 
+/* Pages in the decompressed-page cache now. */
+size_t pykvm_cache_used(kvm_t *kd);
+
 size_t pykvm_info(kvm_t *kd, char *buf, size_t len);
 size_t pykvm_symcount(kvm_t *kd);
 int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,

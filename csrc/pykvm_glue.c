@@ -28,7 +28,7 @@ int pykvm_has(const char *feature)
 {
 	static const char *const have[] = {
 		"geterr", "pread", "pwrite", "physaddr", "info", "symbols",
-		"kerndisp", "options", "read_many", "page_offset",
+		"kerndisp", "options", "read_many", "page_offset", "cache",
 #ifdef HAVE_ZLIB
 		"zlib",
 #endif
@@ -168,6 +168,11 @@ size_t pykvm_read_scatter(kvm_t *kd, const uint64_t *addrs,
 int64_t pykvm_page_offset(kvm_t *kd, uint64_t addr, int physical)
 {
 	return kvm_page_offset(kd, addr, physical);
+}
+
+size_t pykvm_cache_used(kvm_t *kd)
+{
+	return kvm_kdump_cache_used(kd);
 }
 
 size_t pykvm_info(kvm_t *kd, char *buf, size_t len)

@@ -23,6 +23,12 @@ ERRBUF_SIZE = 2048
 
 _UNKNOWN = object()  # a page the fast path has not asked about yet
 
+# Over the shim, the C library prints "<errstr>: <message>" itself when given
+# the errstr.  Over a native libkvm the glue never prints (illumos's open
+# messages are captured from stderr and handed back), so this layer does.
+_C_PRINTS = ffi.string(lib.pykvm_backend()) == b"shim"
+_HAS_INFO = bool(lib.pykvm_has(b"info"))
+
 # struct nlist n_type values.
 N_UNDF, N_EXT, N_ABS, N_TEXT, N_DATA, N_BSS = 0x0, 0x1, 0x2, 0x4, 0x6, 0x8
 
@@ -61,9 +67,21 @@ class Kvm:
                             c_errstr, errbuf, opts, cache_pages)
         if kd == ffi.NULL:
             err = ffi.errno
-            msg = ffi.string(errbuf).decode("utf-8", "replace") or os.strerror(err)
+            # One message, or (illumos: what kvm_open printed) one per line.
+            lines = [m for m in ffi.string(errbuf).decode("utf-8", "replace").splitlines() if m]
+            msg = lines[-1] if lines else os.strerror(err)
+            if print_errors and errstr is not None and not _C_PRINTS:
+                self._print_errors(errstr, lines or [msg])
             raise error_for(err, msg, self._guess_file(msg, namelist, corefile, swapfile), errstr)
         self._kd = kd
+        # What is known without kvm_info (a native libkvm has none).
+        self._native_facts: Dict[str, object] = {
+            "namelist": None if namelist is None else os.fsdecode(namelist),
+            "corefile": None if corefile is None else os.fsdecode(corefile),
+            "writable": flag == os.O_RDWR,
+            "word_size": 8 * struct.calcsize("P"),  # both libkvms refuse another data model
+            "byte_order": sys.byteorder,
+        }
         self._info: Optional[Dict[str, object]] = None
         self._symbols: Optional[Symbols] = None
         self._mm: Optional[mmap.mmap] = None
@@ -127,7 +145,21 @@ class Kvm:
         err = lib.pykvm_errno(kd) or default_errno
         msg = ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace") or os.strerror(err)
         addr = lib.pykvm_erraddr(kd) if err in (_errno.EFAULT, _errno.ENODATA) else None
+        if self.print_errors and self.prefix is not None and not _C_PRINTS:
+            self._print_errors(self.prefix, [msg])
         return error_for(err, msg, self.corefile, self.prefix, addr)
+
+    @staticmethod
+    def _print_errors(prefix: str, lines: List[str]) -> None:
+        """What the C library prints with this errstr (when the glue could not)."""
+        sys.stderr.write("".join(f"{prefix}: {line}\n" for line in lines))
+        sys.stderr.flush()
+
+    def _fact(self, key: str, default: object = None) -> object:
+        """kvm_info's fact, or over a native libkvm what the open arguments say."""
+        if _HAS_INFO:
+            return self.info.get(key, default)
+        return self._native_facts.get(key, default)
 
     def _require(self, feature: str, what: str) -> None:
         if not lib.pykvm_has(feature.encode()):
@@ -207,7 +239,7 @@ class Kvm:
     @property
     def byteorder(self) -> str:
         """'little' or 'big': the core's byte order."""
-        return str(self.info.get("byte_order", sys.byteorder))
+        return str(self._fact("byte_order", sys.byteorder))
 
     def _unpack(self, fmt: str, addr: int, physical: bool):
         size = struct.calcsize(fmt)
@@ -233,7 +265,7 @@ class Kvm:
         return self._unpack("q", addr, physical)
 
     def read_pointer(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("Q" if self.info.get("word_size") == 64 else "I", addr, physical)
+        return self._unpack("Q" if self._fact("word_size") == 64 else "I", addr, physical)
 
     def read_cstring(self, addr: int, maxlen: int = 4096, physical: bool = False,
                      encoding: Optional[str] = "utf-8") -> Union[str, bytes]:
@@ -275,6 +307,8 @@ class Kvm:
         """Like read_many, returning (buffer, results): results[i] is size or -errno."""
         kd = self._handle()
         self._require("read_many", "batch reads")
+        if physical:
+            self._require("pread", "physical reads")
         n = len(addrs)
         if out is None:
             out = bytearray(n * size)
@@ -383,10 +417,12 @@ class Kvm:
 
     @property
     def namelist(self) -> Optional[str]:
-        return self.info.get("namelist")  # type: ignore[return-value]
+        return self._fact("namelist")  # type: ignore[return-value]
 
     @property
     def corefile(self) -> Optional[str]:
+        if not _HAS_INFO:
+            return self._native_facts.get("corefile")  # type: ignore[return-value]
         return self.info.get("corefile") if self._info is not None else None  # type: ignore[return-value]
 
     # ---- facts ----
@@ -395,6 +431,7 @@ class Kvm:
     def info(self) -> Dict[str, object]:
         """What the library knows about the core: format, word size, VMCOREINFO facts..."""
         if self._info is None:
+            self._require("info", "kvm_info (Kvm.info)")
             self._info = self._read_info()
         return self._info
 
@@ -420,6 +457,11 @@ class Kvm:
             info["kerneloffset"] = int(str(info["kerneloffset"]), 16)
         return info
 
+    def cache_used(self) -> int:
+        """Decompressed pages held in the page cache now (at most cache_pages)."""
+        self._require("cache", "the page cache")
+        return lib.pykvm_cache_used(self._handle())
+
     def kerndisp(self) -> int:
         """Kernel displacement (KASLR offset), as FreeBSD's kvm_kerndisp."""
         self._require("kerndisp", "kvm_kerndisp")
@@ -427,12 +469,15 @@ class Kvm:
 
     def geterr(self) -> str:
         """The last error message, as kvm_geterr."""
-        return ffi.string(lib.pykvm_geterr(self._handle())).decode("utf-8", "replace")
+        kd = self._handle()
+        self._require("geterr", "kvm_geterr")
+        return ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace")
 
     def __repr__(self) -> str:
         if self.closed:
             return "<pykvm.Kvm closed>"
-        return f"<pykvm.Kvm {self.info.get('format')} {self.corefile!r}>"
+        fmt = self.info.get("format") if _HAS_INFO else "native"
+        return f"<pykvm.Kvm {fmt} {self.corefile!r}>"
 
 
 class Symbols(Mapping[str, Symbol]):

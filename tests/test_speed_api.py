@@ -125,3 +125,48 @@ def test_threads_get_the_same_bytes(elf):
     for t in threads:
         t.join()
     assert not failures
+
+
+@pytest.mark.parametrize("fmt", ["vmcore.mdf-zlib", "vmcore.mdf-lzo", "vmcore.kdump-zlib"])
+@pytest.mark.parametrize("limit", [1, 3, 64])
+def test_page_cache_never_exceeds_its_bound(dumps, fmt, limit):
+    """Reading thousands of distinct compressed pages (from several threads) keeps
+    at most cache_pages decompressed pages, and the bytes stay right."""
+    d = dumps["nokaslr-96M"]
+    with pykvm.open(d.kallsyms, d.path("vmcore.elf")) as ref, \
+            pykvm.open(d.kallsyms, d.path(fmt), cache_pages=limit) as kd:
+        assert kd.info["cache_pages"] == limit
+        pfns = list(range(0, 24576, 7))
+        expected = {}
+        for pfn in pfns[:400]:
+            try:
+                kd.read(pfn * 4096, 1, physical=True)
+            except pykvm.PageExcludedError:
+                continue
+            expected[pfn] = ref.read(pfn * 4096 + 100, 64, physical=True)
+        peak = [0]
+        bad = []
+
+        def worker(seed):
+            rng = random.Random(seed)
+            keys = list(expected)
+            for _ in range(1500):
+                pfn = rng.choice(keys)
+                if kd.read(pfn * 4096 + 100, 64, physical=True) != expected[pfn]:
+                    bad.append(pfn)
+                peak[0] = max(peak[0], kd.cache_used())
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not bad
+        assert 1 <= peak[0] <= limit
+        assert kd.cache_used() <= limit
+
+
+def test_default_cache_size_is_documented(dumps):
+    d = dumps["nokaslr-96M"]
+    with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
+        assert kd.info["cache_pages"] == 4096
