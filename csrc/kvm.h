@@ -23,38 +23,24 @@ typedef uint64_t kvaddr_t; /* kernel virtual address (FreeBSD) */
 typedef uint64_t kpaddr_t; /* physical address (FreeBSD) */
 typedef int64_t kssize_t;
 
+/* Default version symbol and key (FreeBSD's kvm.h defines them). */
+#define VRS_SYM "_version"
+#define VRS_KEY "VERSION"
+
 /* Size of the errbuf that kvm_openfiles fills (FreeBSD's _POSIX2_LINE_MAX). */
 #define KVM_ERRBUF_SIZE 2048
 
 /*
- * struct nlist in the FreeBSD (a.out) layout; illumos programs use only
- * n_name and n_value, which exist here with the same meaning.
+ * struct nlist (FreeBSD a.out layout) and the N_* types: in nlist.h, as on
+ * both systems, where <kvm.h> includes <nlist.h>.
  */
-#ifndef PYKVM_NO_STRUCT_NLIST
-struct nlist {
-	const char *n_name;
-	unsigned char n_type; /* N_TEXT, N_DATA, ... or'd with N_EXT */
-	char n_other;
-	short n_desc;
-	unsigned long n_value;
-};
-#endif
+#include "nlist.h"
 
 struct kvm_nlist {
 	const char *n_name;
 	unsigned char n_type;
 	kvaddr_t n_value;
 };
-
-#ifndef N_UNDF
-#define N_UNDF 0x00 /* undefined (or not found) */
-#define N_ABS 0x02  /* absolute */
-#define N_TEXT 0x04 /* code */
-#define N_DATA 0x06 /* initialized data */
-#define N_BSS 0x08  /* uninitialized data */
-#define N_EXT 0x01  /* external (global) bit */
-#define N_TYPE 0x1e /* mask for the type bits */
-#endif
 
 struct as; /* illumos address-space handle; only NULL (the kernel) is accepted */
 

@@ -3,10 +3,16 @@
 One cdef (csrc/pykvm_api.h), two ways to implement it, chosen once at build
 time by PYKVM_BACKEND:
 
-* ``native``: the platform's libkvm (FreeBSD, illumos) plus a small glue.
+* ``native``: the platform's libkvm (FreeBSD, illumos) plus a small glue,
+  csrc/pykvm_native.c.  PYKVM_NATIVE_CFLAGS / PYKVM_NATIVE_LDFLAGS add
+  compiler and linker flags; PYKVM_NATIVE_PREFIX=DIR builds against a
+  libkvm installed under DIR (``make install-lib PREFIX=DIR``: the shim as a
+  C library).  Elsewhere than FreeBSD and illumos, PYKVM_NATIVE_MODE=freebsd
+  or illumos picks the glue's platform branch, so both branches can be built
+  and tested against the shim's libkvm (``make test-native``).
 * ``shim``: the bundled C implementation in csrc/.
-* ``auto`` (default): native where ``<kvm.h>`` and ``-lkvm`` pass a
-  try-compile, else the shim.
+* ``auto`` (default): native on FreeBSD and illumos where ``<kvm.h>`` and
+  ``-lkvm`` pass a try-compile, else the shim.
 
 The shim's optional codecs (zlib, LZO, snappy, zstd) are each compiled in
 when their header and library link here.
@@ -64,6 +70,54 @@ def have_native_kvm(extra: list[str]) -> bool:
     return try_link(src, ["kvm"], extra)
 
 
+# Systems with a libkvm of their own that pykvm_native.c knows.
+NATIVE_PLATFORMS = {"freebsd": "freebsd", "sunos": "illumos", "illumos": "illumos"}
+
+
+def host_platform() -> str | None:
+    """'freebsd' or 'illumos' when this system has a libkvm the glue knows."""
+    name = sys.platform.rstrip("0123456789")
+    return NATIVE_PLATFORMS.get(name)
+
+
+def native_mode() -> str | None:
+    """The glue's platform branch: PYKVM_NATIVE_MODE, else this system's."""
+    mode = os.environ.get("PYKVM_NATIVE_MODE") or None
+    if mode is not None and mode not in ("freebsd", "illumos"):
+        sys.exit(f"PYKVM_NATIVE_MODE must be freebsd or illumos, not {mode!r}")
+    return mode or host_platform()
+
+
+def native_flags() -> tuple[list[str], list[str]]:
+    """(compiler flags, linker flags) for building against a libkvm."""
+    cflags = os.environ.get("PYKVM_NATIVE_CFLAGS", "").split()
+    ldflags = os.environ.get("PYKVM_NATIVE_LDFLAGS", "").split()
+    prefix = os.environ.get("PYKVM_NATIVE_PREFIX")
+    if prefix:
+        prefix = os.path.abspath(prefix)
+        lib = os.path.join(prefix, "lib")
+        cflags = [f"-I{os.path.join(prefix, 'include', 'libkvm')}",
+                  f"-I{os.path.join(prefix, 'include')}"] + cflags
+        ldflags = [f"-L{lib}", f"-Wl,-rpath,{lib}"] + ldflags
+    return cflags, ldflags
+
+
+def choose_backend() -> str:
+    backend = os.environ.get("PYKVM_BACKEND", "auto")
+    if backend not in ("auto", "native", "shim"):
+        sys.exit(f"PYKVM_BACKEND must be auto, native or shim, not {backend!r}")
+    if backend == "auto":
+        cflags, ldflags = native_flags()
+        # Only where the glue knows the libkvm (or is told which it is).
+        backend = ("native" if native_mode() is not None and have_native_kvm(cflags + ldflags)
+                   else "shim")
+    if backend == "native" and native_mode() is None:
+        sys.exit("PYKVM_BACKEND=native: this system has no libkvm pykvm knows (FreeBSD, illumos); "
+                 "set PYKVM_NATIVE_MODE=freebsd or illumos to build the glue against a libkvm "
+                 "with that API, e.g. the shim's (make install-lib; see make test-native)")
+    return backend
+
+
 def codec_flags() -> tuple[list[tuple[str, str]], list[str]]:
     macros: list[tuple[str, str]] = []
     libs: list[str] = []
@@ -99,15 +153,26 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
     ffi.cdef(cdef_text())
     common = dict(include_dirs=[csrc], extra_compile_args=CFLAGS)
     if backend == "native":
-        cflags = os.environ.get("PYKVM_NATIVE_CFLAGS", "").split()
-        ldflags = os.environ.get("PYKVM_NATIVE_LDFLAGS", "").split()
+        mode = native_mode()
+        cflags, ldflags = native_flags()
+        # Not csrc/ on the include path: <kvm.h> must be the libkvm's own.
+        # The glue finds "pykvm_api.h" beside itself; the generated module
+        # gets the declarations inline.
+        native_cflags = ["-std=gnu99", "-Wall", "-Wextra"]
+        macros = []
+        if host_platform() != mode:
+            # Built against the shim's libkvm elsewhere: ours to keep clean.
+            native_cflags.append("-Werror")
+            macros.append((f"PYKVM_NATIVE_{mode.upper()}", "1"))
+        if mode == "illumos":
+            native_cflags.append("-D__EXTENSIONS__")
         ffi.set_source(
             "pykvm._kvm",
-            '#include <kvm.h>\n#include "pykvm_api.h"\n',
+            "#include <stddef.h>\n#include <stdint.h>\n" + cdef_text(),
             sources=[os.path.join(csrc, "pykvm_native.c")],
-            libraries=["kvm"],
-            include_dirs=[csrc],
-            extra_compile_args=CFLAGS + cflags,
+            define_macros=macros,
+            libraries=["kvm"] + (["pthread"] if mode == "illumos" else []),
+            extra_compile_args=native_cflags + cflags,
             extra_link_args=ldflags,
         )
     else:
@@ -135,7 +200,13 @@ def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build-dir", default="build/ext")
     ap.add_argument("--into", default="pykvm")
+    ap.add_argument("--codec-flags", action="store_true",
+                    help="print the -D and -l flags of the codecs found here and exit (make lib)")
     args = ap.parse_args(argv)
+    if args.codec_flags:
+        macros, libs = codec_flags()
+        print(" ".join([f"-D{m}={v}" for m, v in macros] + [f"-l{lib}" for lib in libs]))
+        return
     build = Path(args.build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
     absolute, backend = make_ffi(str(CSRC))

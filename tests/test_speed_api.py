@@ -11,6 +11,7 @@ import threading
 import pytest
 
 import pykvm
+from native_support import assert_unsupported
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,9 @@ def test_page_cache_never_exceeds_its_bound(dumps, fmt, limit):
     """Reading thousands of distinct compressed pages (from several threads) keeps
     at most cache_pages decompressed pages, and the bytes stay right."""
     d = dumps["nokaslr-96M"]
+    if not pykvm.has("options"):
+        assert_unsupported(pykvm.open, d.kallsyms, d.path(fmt), cache_pages=limit)
+        return
     with pykvm.open(d.kallsyms, d.path("vmcore.elf")) as ref, \
             pykvm.open(d.kallsyms, d.path(fmt), cache_pages=limit) as kd:
         assert kd.info["cache_pages"] == limit
@@ -168,5 +172,8 @@ def test_page_cache_never_exceeds_its_bound(dumps, fmt, limit):
 
 def test_default_cache_size_is_documented(dumps):
     d = dumps["nokaslr-96M"]
+    if not pykvm.has("info"):
+        assert_unsupported(lambda: pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")).info)
+        return
     with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
         assert kd.info["cache_pages"] == 4096

@@ -1,0 +1,863 @@
+"""The workloads.  Each case takes the shared Context and returns (rows, targets).
+
+Every timing is the median of `reps` timed runs after `warmup` untimed ones,
+with the garbage collector off; a run is one pass over a fixed list (fixed
+seeds), the same list for every reader.  Before a reader is timed its bytes
+are checked against drgn's on the same list (a digest): a reader that
+returns other bytes is marked, not silently timed.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import readers
+from readers import CoreMap, Handle, Unavailable
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("PYKVM_CACHE", Path.home() / ".cache" / "pykvm"))
+DUMPS = CACHE / "dumps" / "current"
+MiB = 1 << 20
+
+SMALL_VARIANT = "kaslr-96M"
+MEMORY_VARIANT = "kaslr-256M"
+COMPRESSED = ["vmcore.mdf-zlib", "vmcore.mdf-lzo"]
+
+
+# ---------------------------------------------------------------- results
+
+@dataclass
+class Row:
+    section: str
+    label: str
+    value: Optional[float]  # None: did not run (note says why)
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class Target:
+    name: str
+    want: str  # the threshold, in words
+    got: str  # what was measured, in words
+    met: Optional[bool]  # None: could not be measured
+
+
+@dataclass
+class Context:
+    quick: bool = False
+    reps: int = 7
+    cache: Dict[str, object] = field(default_factory=dict)
+
+    def once(self, key: str, make: Callable[[], object]):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+
+# ---------------------------------------------------------------- timing
+
+def timings(fn: Callable[[], object], reps: int, warmup: int = 1) -> List[int]:
+    """Nanoseconds of each of reps calls of fn, after warmup calls, GC off."""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(warmup):
+            fn()
+        out = []
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            fn()
+            out.append(time.perf_counter_ns() - t0)
+        return out
+    finally:
+        gc.enable()
+
+
+def median_ns(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
+    return statistics.median(timings(fn, reps, warmup))
+
+
+def error_text(e: BaseException) -> str:
+    if isinstance(e, Unavailable):
+        return f"n/a: {e}"
+    return f"error: {type(e).__name__}: {e}"
+
+
+def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return a / b if a is not None and b else None
+
+
+def fmt_ratio(r: Optional[float]) -> str:
+    return "n/a" if r is None else f"{r:.2f}×"
+
+
+# ---------------------------------------------------------------- the dumps
+
+class Dump:
+    """One fixture variant: dumps/current/<variant>/{vmcore.*, kallsyms.txt, truth.json}."""
+
+    def __init__(self, variant: str):
+        self.variant = variant
+        self.root = (DUMPS / variant).resolve()
+        if not (self.root / "truth.json").exists():
+            raise SystemExit(f"no fixture dumps in {self.root}: run `make fixtures`")
+        self.truth = json.loads((self.root / "truth.json").read_text())
+        self.kallsyms = str(self.root / "kallsyms.txt")
+        self.syms: List[Tuple[int, str, str]] = []  # (address, letter, name), no modules
+        with open(self.kallsyms) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    self.syms.append((int(parts[0], 16), parts[1], parts[2]))
+        self.by_name = {name: addr for addr, _, name in reversed(self.syms)}
+
+    def path(self, fmt: str) -> str:
+        return str(self.root / fmt)
+
+    def ram_ranges(self) -> List[Tuple[int, int]]:
+        """Top-level 'System RAM' ranges of the guest's /proc/iomem, [start, end)."""
+        out = []
+        for line in (self.root / "iomem.txt").read_text().splitlines():
+            if not line.startswith(" ") and line.endswith(": System RAM"):
+                lo, hi = line.split(" : ")[0].split("-")
+                out.append((int(lo, 16), int(hi, 16) + 1))
+        return out
+
+
+def dump(ctx: Context, variant: str) -> Dump:
+    return ctx.once(f"dump:{variant}", lambda: Dump(variant))  # type: ignore[return-value]
+
+
+def readable(prog, addrs: Sequence[int], size: int) -> List[bool]:
+    ok = []
+    for a in addrs:
+        try:
+            prog.read(a, size)
+            ok.append(True)
+        except Exception:
+            ok.append(False)
+    return ok
+
+
+def small_addresses(ctx: Context) -> List[int]:
+    """N random kernel text/data symbol addresses (kallsyms types TtDdBbRr,
+    kernel image only), each readable by drgn in the ELF and both
+    makedumpfile dumps; with replacement, seed 1."""
+    def make():
+        d = dump(ctx, SMALL_VARIANT)
+        pool = [a for a, t, _ in d.syms if t in "TtDdBbRr" and a >= 0xffffffff80000000]
+        rng = random.Random(1)
+        n = 5000 if ctx.quick else 20000
+        cand = [rng.choice(pool) for _ in range(n + n // 4)]
+        keep = [True] * len(cand)
+        for fmt in ["vmcore.elf"] + COMPRESSED:
+            h = readers.open_drgn(d.path(fmt))
+            keep = [k and r for k, r in zip(keep, readable(h.obj, cand, 8))]
+        out = [a for a, k in zip(cand, keep) if k][:n]
+        if len(out) < n:
+            raise RuntimeError(f"only {len(out)} of {n} symbol addresses are readable")
+        return out
+    return ctx.once("small_addrs", make)  # type: ignore[return-value]
+
+
+def first_per_page(addrs: Sequence[int]) -> List[int]:
+    seen, out = set(), []
+    for a in addrs:
+        if a >> 12 not in seen:
+            seen.add(a >> 12)
+            out.append(a)
+    return out
+
+
+def digest_reads(read: Callable, addrs: Sequence[int], size: int) -> str:
+    h = hashlib.sha256()
+    for a in addrs:
+        h.update(bytes(read(a, size)))
+    return h.hexdigest()
+
+
+def check(h: Handle, addrs: Sequence[int], size: int, reference: str) -> str:
+    """'' when h reads the reference bytes, else a note for the table."""
+    got = digest_reads(h.read, addrs, size)
+    return "" if got == reference else "BYTES DIFFER from drgn"
+
+
+def drgn_u64(d: Dump, fmt: str, name: str) -> int:
+    h = readers.open_drgn(d.path(fmt))
+    return int.from_bytes(h.obj.read(d.by_name[name], 8), "little")
+
+
+# The loops.  One call per read, the callable bound once, nothing else.
+
+def loop_read(read: Callable, addrs: Sequence[int], size: int) -> None:
+    for a in addrs:
+        read(a, size)
+
+
+def loop_readinto(readinto: Callable, addrs: Sequence[int], buf) -> None:
+    for a in addrs:
+        readinto(a, buf)
+
+
+def loop_slice(mm, offs: Sequence[int], size: int) -> None:
+    for o in offs:
+        mm[o:o + size]
+
+
+def loop_pread(fd: int, offs: Sequence[int], size: int) -> None:
+    pread = os.pread
+    for o in offs:
+        pread(fd, size, o)
+
+
+def floor_offsets(cm: CoreMap, kd, addrs: Sequence[int], size: int) -> List[int]:
+    """File offsets of addrs in an ELF dump: pykvm translates, our own
+    PT_LOAD table places (and the floor's bytes are checked against drgn's)."""
+    return [cm.offset(kd.physaddr(a), size) for a in addrs]
+
+
+# ---------------------------------------------------------------- case: small reads, ELF
+
+def case_small_elf(ctx: Context):
+    d = dump(ctx, SMALL_VARIANT)
+    core = d.path("vmcore.elf")
+    addrs = small_addresses(ctx)
+    sec = f"Small reads, ELF ({d.variant}/vmcore.elf): {len(addrs):,} random 8-byte reads at " \
+          f"kernel symbol addresses, µs per read (median of {ctx.reps} passes)"
+    rows: List[Row] = []
+    res: Dict[str, Optional[float]] = {}
+    ref = digest_reads(readers.open_drgn(core).read, addrs, 8)
+    per = len(addrs) * 1000.0
+
+    def run(label: str, opener: Callable[[], Handle], how: str = "read") -> None:
+        try:
+            h = opener()
+            note = check(h, addrs, 8, ref)
+            if how == "readinto":
+                buf = bytearray(8)
+                t = median_ns(lambda: loop_readinto(h.readinto, addrs, buf), ctx.reps)
+            else:
+                t = median_ns(lambda: loop_read(h.read, addrs, 8), ctx.reps)
+            res[label] = t / per
+            rows.append(Row(sec, label, t / per, "µs", note))
+            h.close()
+        except Exception as e:
+            res[label] = None
+            rows.append(Row(sec, label, None, "µs", error_text(e)))
+
+    run("pykvm read(addr, 8)", lambda: readers.open_pykvm(core, d.kallsyms))
+    run("pykvm readinto(addr, buf8)", lambda: readers.open_pykvm(core, d.kallsyms), "readinto")
+    run("drgn Program.read", lambda: readers.open_drgn(core))
+    run("libkdumpfile read", lambda: readers.open_kdumpfile(core))
+
+    # The floors, at the same bytes.
+    try:
+        cm = CoreMap(core)
+        kd = readers.open_pykvm(core, d.kallsyms).obj
+        offs = floor_offsets(cm, kd, addrs, 8)
+        kd.close()  # type: ignore[attr-defined]
+        h = hashlib.sha256()
+        for o in offs:
+            h.update(cm.mm[o:o + 8])
+        note = "" if h.hexdigest() == ref else "BYTES DIFFER from drgn"
+        # Info: the least a Python-level read(addr, size) method can do over
+        # a map: one dict look-up of the page, one slice.
+        pages = {a >> 12: o - (a & 4095) for a, o in zip(addrs, offs)}
+
+        def py_read(addr, size, _get=pages.get, _mm=cm.mm):
+            off = _get(addr >> 12)
+            if off is not None:
+                rel = addr & 4095
+                return _mm[off + rel:off + rel + size]
+        for label, fn in (("floor: Python mmap slice mm[o:o+8]", lambda: loop_slice(cm.mm, offs, 8)),
+                          ("floor: os.pread(fd, 8, o)", lambda: loop_pread(cm.fd, offs, 8)),
+                          ("info: minimal pure-Python read(addr, 8): dict of pages + slice",
+                           lambda: loop_read(py_read, addrs, 8))):
+            t = median_ns(fn, ctx.reps)
+            res[label] = t / per
+            rows.append(Row(sec, label, t / per, "µs", note))
+        cm.close()
+    except Exception as e:
+        rows.append(Row(sec, "floors", None, "µs", error_text(e)))
+        res["floor: Python mmap slice mm[o:o+8]"] = None
+
+    ours = res.get("pykvm read(addr, 8)")
+    r1 = ratio(res.get("drgn Program.read"), ours)
+    r2 = ratio(ours, res.get("floor: Python mmap slice mm[o:o+8]"))
+    targets = [
+        Target("Small reads, ELF: vs drgn", "≥ 10× faster than drgn",
+               f"{fmt_ratio(r1)} faster", None if r1 is None else r1 >= 10),
+        Target("Small reads, ELF: vs mmap-slice floor", "within 1.5× of the mmap slice",
+               f"{fmt_ratio(r2)} the floor's time", None if r2 is None else r2 <= 1.5),
+    ]
+    return rows, targets
+
+
+# ---------------------------------------------------------------- case: small reads, compressed
+
+def case_small_compressed(ctx: Context):
+    d = dump(ctx, SMALL_VARIANT)
+    addrs = small_addresses(ctx)
+    cold = first_per_page(addrs)
+    rows: List[Row] = []
+    targets: List[Target] = []
+    per = len(addrs) * 1000.0
+    cold_reps = 3 if ctx.quick else 5
+
+    openers = [
+        ("pykvm read (cache 4096 pages, default)", lambda core: readers.open_pykvm(core, d.kallsyms)),
+        ("drgn Program.read (libkdumpfile inside, 1024 pages)", readers.open_drgn),
+        ("libkdumpfile read (cache 1024 pages, default)", lambda core: readers.open_kdumpfile(core)),
+        ("libkdumpfile read (cache 4096 pages)", lambda core: readers.open_kdumpfile(core, 4096)),
+    ]
+    for fmt in COMPRESSED:
+        core = d.path(fmt)
+        codec = fmt.split("-")[-1]
+        ref = digest_reads(readers.open_drgn(d.path("vmcore.elf")).read, addrs, 8)
+        warm_sec = (f"Small reads, {fmt} warm: the same {len(addrs):,} reads "
+                    f"({len({a >> 12 for a in addrs}):,} distinct pages) after one pass, µs per read "
+                    f"(median of {ctx.reps} passes)")
+        cold_sec = (f"Small reads, {fmt} cold: first touch of each of {len(cold):,} pages, "
+                    f"fresh handle per pass (file in the OS cache), µs per read "
+                    f"(median of {cold_reps} passes)")
+        warm: Dict[str, Optional[float]] = {}
+        coldr: Dict[str, Optional[float]] = {}
+        warm_rows: List[Row] = []
+        cold_rows: List[Row] = []
+        for label, opener in openers:
+            short = label.split(" (")[0]
+            try:
+                h = opener(core)
+                note = check(h, addrs, 8, ref)  # also the warming pass
+                t = median_ns(lambda: loop_read(h.read, addrs, 8), ctx.reps, warmup=0)
+                warm[short] = t / per
+                warm_rows.append(Row(warm_sec, label, t / per, "µs", note))
+                h.close()
+            except Exception as e:
+                warm[short] = None
+                warm_rows.append(Row(warm_sec, label, None, "µs", error_text(e)))
+            try:
+                ts = []
+                for _ in range(cold_reps):
+                    h = opener(core)
+                    ts += timings(lambda: loop_read(h.read, cold, 8), 1, warmup=0)
+                    h.close()
+                    del h
+                t = statistics.median(ts) / (len(cold) * 1000.0)
+                coldr[short] = t
+                cold_rows.append(Row(cold_sec, label, t, "µs"))
+            except Exception as e:
+                coldr[short] = None
+                cold_rows.append(Row(cold_sec, label, None, "µs", error_text(e)))
+        rows += warm_rows + cold_rows
+        rw = ratio(warm.get("drgn Program.read"), warm.get("pykvm read"))
+        rc = ratio(coldr.get("drgn Program.read"), coldr.get("pykvm read"))
+        targets.append(Target(f"Small reads, {codec} warm: vs drgn", "≥ 10× faster than drgn",
+                              f"{fmt_ratio(rw)} faster", None if rw is None else rw >= 10))
+        targets.append(Target(f"Small reads, {codec} cold: vs drgn", "no slower than drgn",
+                              f"{fmt_ratio(rc)} faster", None if rc is None else rc >= 1.0))
+    return rows, targets
+
+
+# ---------------------------------------------------------------- case: bulk reads
+
+def bulk_chunks(ctx: Context) -> Dict[str, List[int]]:
+    d = dump(ctx, SMALL_VARIANT)
+    n = 32
+    text = [d.by_name["_text"] + i * MiB for i in range(n)]
+    pob = drgn_u64(d, "vmcore.elf", "page_offset_base")
+    direct = [pob + 32 * MiB + i * MiB for i in range(n)]  # physical 32..64 MiB
+    return {"kernel text mapping (from _text)": text, "direct map (phys 32-64 MiB)": direct}
+
+
+def case_bulk(ctx: Context):
+    d = dump(ctx, SMALL_VARIANT)
+    core = d.path("vmcore.elf")
+    rows: List[Row] = []
+    targets: List[Target] = []
+    drgn = readers.open_drgn(core)
+    kd = readers.open_pykvm(core, d.kallsyms).obj
+    cm = CoreMap(core)
+    dst = bytearray(MiB)
+    import ctypes
+    dst_addr = ctypes.addressof((ctypes.c_char * MiB).from_buffer(dst))
+    for where, chunks in bulk_chunks(ctx).items():
+        sec = (f"Bulk reads, ELF ({d.variant}/vmcore.elf), {where}: {len(chunks)} × 1 MiB, "
+               f"GB/s (10⁹ B/s; median of {ctx.reps} passes)")
+        total = len(chunks) * MiB
+        ref = digest_reads(drgn.read, chunks, MiB)
+        res: Dict[str, Optional[float]] = {}
+
+        def put(label: str, fn: Optional[Callable[[], None]], note: str = "", err: str = "") -> None:
+            if fn is None:
+                res[label] = None
+                rows.append(Row(sec, label, None, "GB/s", err))
+                return
+            t = median_ns(fn, ctx.reps)
+            res[label] = total / t  # bytes per ns = GB/s
+            rows.append(Row(sec, label, total / t, "GB/s", note))
+
+        def pykvm_readinto():
+            ri = kd.readinto  # type: ignore[attr-defined]
+            for a in chunks:
+                ri(a, dst)
+        # readinto's bytes: read each chunk into dst and hash it.
+        h = hashlib.sha256()
+        for a in chunks:
+            kd.readinto(a, dst)  # type: ignore[attr-defined]
+            h.update(dst)
+        put("pykvm readinto(addr, 1 MiB buffer)", pykvm_readinto,
+            "" if h.hexdigest() == ref else "BYTES DIFFER from drgn")
+        put("pykvm read(addr, 1 MiB)", lambda: loop_read(kd.read, chunks, MiB))  # type: ignore[attr-defined]
+        put("drgn Program.read", lambda: loop_read(drgn.read, chunks, MiB))
+        try:
+            kh = readers.open_kdumpfile(core)
+            put("libkdumpfile read", lambda: loop_read(kh.read, chunks, MiB), check(kh, chunks, MiB, ref))
+        except Exception as e:
+            put("libkdumpfile read", None, err=error_text(e))
+        # Floors: the same bytes straight from the mapped file.
+        try:
+            offs = [cm.offset(kd.physaddr(a), MiB) for a in chunks]  # type: ignore[attr-defined]
+            for a, o in zip(chunks, offs):  # physically contiguous chunks only
+                if kd.physaddr(a + MiB - 1) - kd.physaddr(a) != MiB - 1:  # type: ignore[attr-defined]
+                    raise ValueError(f"chunk 0x{a:x} is not physically contiguous")
+            h = hashlib.sha256()
+            for o in offs:
+                h.update(cm.mm[o:o + MiB])
+            note = "" if h.hexdigest() == ref else "BYTES DIFFER from drgn"
+            memmove, base = ctypes.memmove, cm.base
+
+            def floor_memmove():
+                for o in offs:
+                    memmove(dst_addr, base + o, MiB)
+            put("floor: ctypes.memmove from the mapped file", floor_memmove, note)
+            put("floor: bytes copy mm[o:o+1 MiB]", lambda: loop_slice(cm.mm, offs, MiB), note)
+        except Exception as e:
+            put("floor: ctypes.memmove from the mapped file", None, err=error_text(e))
+        src = bytearray(MiB)
+        src_addr = ctypes.addressof((ctypes.c_char * MiB).from_buffer(src))
+        put("info: memmove 1 MiB → 1 MiB, same buffers (cache-hot)",
+            lambda: [ctypes.memmove(dst_addr, src_addr, MiB) for _ in chunks] and None,
+            "not the floor: source stays in cache")
+        del src_addr
+        ours = res.get("pykvm readinto(addr, 1 MiB buffer)")
+        r1 = ratio(ours, res.get("drgn Program.read"))
+        r2 = ratio(ours, res.get("floor: ctypes.memmove from the mapped file"))
+        short = where.split(" (")[0]
+        targets.append(Target(f"Bulk 1 MiB, {short}: vs drgn", "≥ drgn's throughput",
+                              f"{fmt_ratio(r1)} drgn's", None if r1 is None else r1 >= 1.0))
+        targets.append(Target(f"Bulk 1 MiB, {short}: vs memcpy", "≥ 70% of memcpy of the same bytes",
+                              "n/a" if r2 is None else f"{r2 * 100:.0f}% of memmove",
+                              None if r2 is None else r2 >= 0.7))
+    kd.close()  # type: ignore[attr-defined]
+    del dst_addr
+    cm.close()
+    return rows, targets
+
+
+# ---------------------------------------------------------------- case: batch
+
+def case_batch(ctx: Context):
+    d = dump(ctx, SMALL_VARIANT)
+    addrs = small_addresses(ctx)
+    rows: List[Row] = []
+    targets: List[Target] = []
+    pairs = [(a, 8) for a in addrs]
+    packed = array("Q", addrs)
+    per = len(addrs) * 1000.0
+    for fmt in ("vmcore.elf", "vmcore.mdf-lzo"):
+        sec = (f"Batch, {d.variant}/{fmt}{' (warm)' if 'mdf' in fmt else ''}: {len(addrs):,} "
+               f"8-byte reads, µs per item (median of {ctx.reps})")
+        res: Dict[str, Optional[float]] = {}
+        try:
+            kd = readers.open_pykvm(d.path(fmt), d.kallsyms).obj
+        except Exception as e:
+            rows.append(Row(sec, "pykvm", None, "µs", error_text(e)))
+            continue
+        rd = kd.read  # type: ignore[attr-defined]
+        expect = b"".join([rd(a, 8) for a in addrs])
+        calls = [
+            ("Python loop: [kd.read(a, 8) for a in addrs]", lambda: [rd(a, 8) for a in addrs],
+             lambda out: b"".join(out)),
+            ("kd.read_scatter(pairs)", lambda: kd.read_scatter(pairs), lambda out: b"".join(out)),  # type: ignore
+            ("kd.read_many(list, 8)", lambda: kd.read_many(addrs, 8), bytes),  # type: ignore
+            ("kd.read_many(array('Q'), 8)", lambda: kd.read_many(packed, 8), bytes),  # type: ignore
+        ]
+        for label, fn, join in calls:
+            try:
+                note = "" if join(fn()) == expect else "BYTES DIFFER from the loop"
+                t = median_ns(fn, ctx.reps)
+                res[label] = t / per
+                rows.append(Row(sec, label, t / per, "µs", note))
+            except Exception as e:
+                res[label] = None
+                rows.append(Row(sec, label, None, "µs", error_text(e)))
+        kd.close()  # type: ignore[attr-defined]
+        loop = res.get("Python loop: [kd.read(a, 8) for a in addrs]")
+        for label in ("kd.read_scatter(pairs)", "kd.read_many(array('Q'), 8)"):
+            r = ratio(loop, res.get(label))
+            is_target = fmt == "vmcore.elf" and label.startswith("kd.read_scatter")
+            targets.append(Target(f"Batch {label.split('(')[0][3:]}, {fmt.split('.')[-1]}"
+                                  + ("" if is_target else " (info)"),
+                                  "≥ 3× faster per item than a loop", f"{fmt_ratio(r)} faster",
+                                  None if r is None else r >= 3.0))
+    return rows, targets
+
+
+# ---------------------------------------------------------------- case: open
+
+def system_map(ctx: Context) -> str:
+    """A System.map (link-time addresses) for the dumps' kernel: the nokaslr
+    boot's /proc/kallsyms without module lines (they are equal there)."""
+    def make():
+        release = dump(ctx, SMALL_VARIANT).truth["release"]
+        out = CACHE / "bench" / f"System.map-{release}"
+        if not out.exists():
+            src = DUMPS / "nokaslr-96M" / "kallsyms.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            lines = [l for l in src.read_text().splitlines() if len(l.split()) == 3]
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text("\n".join(lines) + "\n")
+            tmp.rename(out)
+        return str(out)
+    return ctx.once("system_map", make)  # type: ignore[return-value]
+
+
+def parse_system_map(path: str) -> Dict[str, int]:
+    table: Dict[str, int] = {}
+    with open(path) as f:
+        for line in f:
+            addr, _, name = line.split()
+            table.setdefault(name, int(addr, 16))
+    return table
+
+
+def case_open(ctx: Context):
+    d = dump(ctx, SMALL_VARIANT)
+    core = d.path("vmcore.elf")
+    smap = system_map(ctx)
+    nsyms = sum(1 for _ in open(smap))
+    link = parse_system_map(smap)
+    rng = random.Random(2)
+    names = rng.sample(sorted(n for n in link if n in d.by_name), 1000)
+    truth = [d.by_name[n] for n in names]  # runtime (KASLR) addresses, from the guest
+    sec = (f"Open, {d.variant}/vmcore.elf: open + look up 1,000 names, ms "
+           f"(median; handle closed outside the timer; files in the OS cache)")
+    rows: List[Row] = []
+    res: Dict[str, Optional[float]] = {}
+    reps = 3 if ctx.quick else 7
+
+    def timed(label: str, body: Callable[[], Tuple[object, List[int]]], reps: int, note: str = "") -> None:
+        """body() opens, looks the names up and returns (handle-to-close, values)."""
+        try:
+            ts = []
+            for _ in range(reps + 1):  # the first is the warm-up
+                gc.collect()
+                t0 = time.perf_counter_ns()
+                handle, values = body()
+                ts.append(time.perf_counter_ns() - t0)
+                if values != truth:
+                    bad = sum(v != t for v, t in zip(values, truth))
+                    note = f"WRONG ADDRESSES for {bad} of 1,000 names"
+                if hasattr(handle, "close"):
+                    handle.close()  # type: ignore[attr-defined]
+                del handle
+            t = statistics.median(ts[1:]) / 1e6
+            res[label] = t
+            rows.append(Row(sec, label, t, "ms", note))
+        except Exception as e:
+            res[label] = None
+            rows.append(Row(sec, label, None, "ms", error_text(e)))
+
+    def pykvm_body(namelist):
+        def body():
+            import pykvm
+            kd = pykvm.open(namelist, core)
+            got = kd.nlist(names)
+            return kd, [g[0] if g else 0 for g in got]
+        return body
+
+    timed(f"pykvm open(System.map, {nsyms:,} symbols) + nlist(1,000)", pykvm_body(smap), reps)
+    timed("pykvm open(namelist=None: the dump's kallsyms) + nlist(1,000)", pykvm_body(None), reps)
+    timed(f"pykvm open(kallsyms.txt, {sum(1 for _ in open(d.kallsyms)):,} lines) + nlist(1,000)",
+          pykvm_body(d.kallsyms), reps, "info")
+
+    def drgn_open():
+        import drgn
+        prog = drgn.Program()
+        prog.set_core_dump(core)
+        return None, truth  # no names: this row is the open alone
+    timed("drgn Program.set_core_dump (open only, no symbols)", drgn_open, reps,
+          "no symbol look-ups")
+
+    def drgn_kallsyms():
+        import drgn
+        from drgn.helpers.linux.kallsyms import load_vmlinux_kallsyms
+        prog = drgn.Program()
+        prog.set_core_dump(core)
+        prog.register_symbol_finder("kallsyms", load_vmlinux_kallsyms(prog), enable_index=0)
+        return None, [prog.symbol(n).address for n in names]
+    timed("drgn open + load_vmlinux_kallsyms (the dump's kallsyms) + 1,000 symbol()",
+          drgn_kallsyms, 2 if ctx.quick else 3)
+
+    disp = d.by_name["_stext"] - link["_stext"]
+
+    def python_parse():
+        table = parse_system_map(smap)
+        return None, [table[n] + disp if table[n] >= 0xffffffff80000000 else table[n] for n in names]
+    timed(f"Python: parse the System.map into a dict + 1,000 look-ups", python_parse, reps,
+          "no dump opened")
+
+    def kdf_open():
+        return readers.open_kdumpfile(core).obj, truth
+    timed("libkdumpfile open (no symbols)", kdf_open, reps, "no symbol look-ups")
+
+    a = res.get(f"pykvm open(System.map, {nsyms:,} symbols) + nlist(1,000)")
+    b = res.get("pykvm open(namelist=None: the dump's kallsyms) + nlist(1,000)")
+    targets = [
+        Target("Open + System.map + 1,000 nlist", "≤ 25 ms",
+               "n/a" if a is None else f"{a:.1f} ms", None if a is None else a <= 25),
+        Target("Open with namelist=None (kallsyms in the dump)", "≤ 50 ms",
+               "n/a" if b is None else f"{b:.1f} ms", None if b is None else b <= 50),
+    ]
+    return rows, targets
+
+
+# ---------------------------------------------------------------- case: memory
+
+def memory_pages(ctx: Context, d: Dump) -> List[int]:
+    """10,000 random direct-map page addresses of guest RAM, each stored in
+    the filtered makedumpfile dump too (seed 3; with replacement only if the
+    dump holds fewer pages)."""
+    import pykvm
+    pob = drgn_u64(d, "vmcore.elf", "page_offset_base")
+    frames = [pfn for lo, hi in d.ram_ranges() for pfn in range((lo + 4095) >> 12, hi >> 12)]
+    rng = random.Random(3)
+    rng.shuffle(frames)
+    cand = [pob + (pfn << 12) for pfn in frames]
+    with pykvm.open(d.kallsyms, d.path("vmcore.mdf-zlib"), cache_pages=1) as kd:
+        _, results = kd.try_read_many(cand, 1)
+        present = [a for i, a in enumerate(cand) if results[i] == 1]
+    n = 2000 if ctx.quick else 10000
+    return present[:n] if len(present) >= n else [rng.choice(present) for _ in range(n)]
+
+
+def case_memory(ctx: Context):
+    d = dump(ctx, MEMORY_VARIANT)
+    pages = memory_pages(ctx, d)
+    cache_pages = 4096
+    tmp = CACHE / "bench" / "memory-pages.u64"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(array("Q", pages).tobytes())
+    sec = (f"Memory, {d.variant}: RSS added by open + reading {len(pages):,} random pages "
+           f"({len(set(pages)):,} distinct, 4 KiB each), one subprocess per reader, MiB "
+           f"(VmRSS = RssAnon + RssFile + RssShmem)")
+    rows: List[Row] = []
+    targets: List[Target] = []
+    for fmt in ("vmcore.elf", "vmcore.mdf-zlib"):
+        for reader in ("pykvm", "drgn", "libkdumpfile"):
+            opts = {"pykvm": f"cache_pages={cache_pages} (16 MiB)",
+                    "drgn": "pread, no cache" if fmt == "vmcore.elf" else "libkdumpfile cache 1024",
+                    "libkdumpfile": "cache 1024 pages (default)"}[reader]
+            label = f"{fmt}: {reader} [{opts}]"
+            cmd = [sys.executable, str(HERE / "memchild.py"), reader, d.path(fmt), d.kallsyms,
+                   str(tmp), str(cache_pages)]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            if p.returncode != 0:
+                why = (p.stdout.strip().splitlines() or p.stderr.strip().splitlines() or ["?"])[-1]
+                rows.append(Row(sec, label, None, "MiB", why))
+                continue
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            dv = (r["after"]["VmRSS"] - r["base"]["VmRSS"]) / 1024
+            da = (r["after"]["RssAnon"] - r["base"]["RssAnon"]) / 1024
+            df = (r["after"]["RssFile"] - r["base"]["RssFile"]) / 1024
+            do = (r["opened"]["VmRSS"] - r["base"]["VmRSS"]) / 1024
+            note = (f"anon +{da:.1f}, file-backed +{df:.1f}, after open alone +{do:.1f}; "
+                    f"{r['failed']} reads failed; {r['seconds']:.2f} s")
+            rows.append(Row(sec, label, dv, "MiB", note))
+            if reader == "pykvm":
+                allowance = 40 + (cache_pages * 4096 / MiB if "mdf" in fmt else 0)
+                targets.append(Target(f"Memory, {fmt}: pykvm RSS added",
+                                      f"≤ {allowance:.0f} MiB (40 MiB"
+                                      + (" + 16 MiB configured cache)" if "mdf" in fmt else ")"),
+                                      f"{dv:.1f} MiB (anon {da:.1f}, file {df:.1f})",
+                                      dv <= allowance))
+    return rows, targets
+
+
+# ---------------------------------------------------------------- case: threads
+
+def run_threads(n: int, work: Callable[[int], None]) -> int:
+    """Wall ns for n threads each calling work(i) once, started together."""
+    start = threading.Barrier(n + 1)
+
+    def body(i: int) -> None:
+        start.wait()
+        work(i)
+
+    ts = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter_ns()
+    for t in ts:
+        t.join()
+    return time.perf_counter_ns() - t0
+
+
+def scaling(work: Callable[[int], None], reps: int) -> Tuple[float, float]:
+    """Median wall ns of 1 thread doing work(0) and of 2 threads doing
+    work(0) and work(1) at once, the two alternating rep by rep."""
+    work(0)
+    work(1)  # warm: caches, translation, the OS page cache
+    t1s, t2s = [], []
+    for _ in range(reps):
+        t1s.append(run_threads(1, work))
+        t2s.append(run_threads(2, work))
+    return statistics.median(t1s), statistics.median(t2s)
+
+
+def case_threads(ctx: Context):
+    """Each thread runs the same work on one shared handle; scaling is
+    2 * t(1 thread) / t(2 threads).  Two 64 KiB workloads: random chunks of
+    the 14 MiB of kernel text (as a user would), and chunks of one 256 KiB
+    window (stays in each core's cache, so only locking and the GIL can stop
+    it scaling).  The floors (ctypes.memmove of the same bytes) and a C
+    workload that releases the GIL (sha256) say what the machine allows."""
+    import ctypes
+    import hashlib
+    d = dump(ctx, SMALL_VARIANT)
+    addrs = small_addresses(ctx)
+    text0 = d.by_name["_stext"]
+    nchunks = (d.by_name["_etext"] - text0) // 65536
+    rng = random.Random(4)
+    per_thread = 1000 if ctx.quick else 4000
+    spread = [[text0 + rng.randrange(nchunks) * 65536 for _ in range(per_thread)] for _ in range(2)]
+    window = [[text0 + (j % 4) * 65536 for j in range(per_thread)] for _ in range(2)]
+    reps = 3 if ctx.quick else 9
+    rows: List[Row] = []
+    targets: List[Target] = []
+    sec = (f"Threads, {d.variant}: one shared handle, each thread does the same work; throughput "
+           f"of 2 threads ÷ 1 thread ({os.cpu_count()} CPUs; median of {reps} alternating runs)")
+    chunk_bytes = per_thread * 65536
+    got: Dict[str, float] = {}
+
+    def record(label: str, t1: float, t2: float, unit_work: float, bytes_: bool) -> float:
+        scale = 2 * t1 / t2
+        if bytes_:
+            how = f"1 thread {unit_work / t1:.2f} GB/s, 2 threads {2 * unit_work / t2:.2f} GB/s"
+        else:
+            how = f"1 thread {t1 / unit_work / 1000:.3f} µs/read, 2 threads {t2 / unit_work / 2000:.3f} µs/read aggregate"
+        rows.append(Row(sec, label, scale, "×", how))
+        got[label] = scale
+        return scale
+
+    # What the machine allows right now.
+    cm = CoreMap(d.path("vmcore.elf"))
+    kd = readers.open_pykvm(d.path("vmcore.elf"), d.kallsyms).obj
+    dsts = [bytearray(65536) for _ in range(2)]
+    dst_addrs = [ctypes.addressof((ctypes.c_char * 65536).from_buffer(b)) for b in dsts]
+
+    def memmove_work(lists):
+        offs = [[cm.base + cm.offset(kd.physaddr(a), 65536) for a in chunks] for chunks in lists]  # type: ignore
+
+        def work(i: int) -> None:
+            mv, dst = ctypes.memmove, dst_addrs[i]
+            for src in offs[i]:
+                mv(dst, src, 65536)
+        return work
+    blob = bytes(MiB)
+
+    def sha_work(i: int) -> None:
+        for _ in range(per_thread // 64):
+            hashlib.sha256(blob).digest()
+
+    for label, work, unit, is_bytes in (
+            ("machine: hashlib.sha256 of 1 MiB (C, releases the GIL)", sha_work, (per_thread // 64) * MiB, True),
+            ("floor: ctypes.memmove 64 KiB, text chunks", memmove_work(spread), chunk_bytes, True),
+            ("floor: ctypes.memmove 64 KiB, 256 KiB window", memmove_work(window), chunk_bytes, True)):
+        record(label, *scaling(work, reps), unit, is_bytes)
+    kd.close()  # type: ignore[attr-defined]
+    del dst_addrs
+    cm.close()
+
+    def readinto_work(h: Handle, lists):
+        bufs = [bytearray(65536) for _ in range(2)]
+        if h.readinto is not None:
+            ri = h.readinto
+            return lambda i: loop_readinto(ri, lists[i], bufs[i])
+        rd = h.read
+        return lambda i: loop_read(rd, lists[i], 65536)
+
+    def small_work(h: Handle):
+        rd = h.read
+        return lambda i: loop_read(rd, addrs, 8)
+
+    pyk = lambda core: readers.open_pykvm(core, d.kallsyms)  # noqa: E731
+    workloads = [
+        ("pykvm readinto 64 KiB, ELF, text chunks", "vmcore.elf", pyk, lambda h: readinto_work(h, spread), True, "64k"),
+        ("pykvm readinto 64 KiB, ELF, 256 KiB window", "vmcore.elf", pyk, lambda h: readinto_work(h, window), True, "win"),
+        ("pykvm read 8 B, ELF", "vmcore.elf", pyk, small_work, False, "8"),
+        ("pykvm readinto 64 KiB, mdf-zlib warm, 256 KiB window", "vmcore.mdf-zlib", pyk, lambda h: readinto_work(h, window), True, None),
+        ("pykvm read 8 B, mdf-zlib warm", "vmcore.mdf-zlib", pyk, small_work, False, None),
+        ("drgn read 64 KiB, ELF, text chunks", "vmcore.elf", readers.open_drgn, lambda h: readinto_work(h, spread), True, None),
+        ("drgn read 8 B, ELF", "vmcore.elf", readers.open_drgn, small_work, False, None),
+    ]
+    # Info: the same text-chunk readinto at other chunk sizes (same bytes per
+    # thread): where the per-call cost, paid holding the GIL, stops mattering.
+    for size in (16384, 262144, MiB):
+        n = chunk_bytes // size
+        lists = [[text0 + random.Random(5 + i).randrange((nchunks * 65536) // size) * size
+                  for _ in range(n)] for i in range(2)]
+        bufs = [bytearray(size) for _ in range(2)]
+        try:
+            h = pyk(d.path("vmcore.elf"))
+            ri = h.readinto
+            record(f"info: pykvm readinto {size >> 10} KiB, ELF, text chunks",
+                   *scaling(lambda i: loop_readinto(ri, lists[i], bufs[i]), reps), chunk_bytes, True)
+            h.close()
+        except Exception as e:
+            rows.append(Row(sec, f"info: pykvm readinto {size >> 10} KiB", None, "×", error_text(e)))
+
+    for label, fmt, opener, make, is_bytes, target in workloads:
+        try:
+            h = opener(d.path(fmt))
+            scale = record(label, *scaling(make(h), reps), chunk_bytes if is_bytes else len(addrs), is_bytes)
+            h.close()
+        except Exception as e:
+            rows.append(Row(sec, label, None, "×", error_text(e)))
+            scale = None
+        if target:
+            floor = {"64k": "floor: ctypes.memmove 64 KiB, text chunks",
+                     "win": "floor: ctypes.memmove 64 KiB, 256 KiB window"}.get(target)
+            context = (f"; memmove floor {got[floor]:.2f}×" if floor in got else "") + \
+                f"; sha256 {got['machine: hashlib.sha256 of 1 MiB (C, releases the GIL)']:.2f}×"
+            targets.append(Target(f"Threads: {label}", "≥ 1.6× one thread",
+                                  "n/a" if scale is None else f"{scale:.2f}× (machine now{context})",
+                                  None if scale is None else scale >= 1.6))
+    return rows, targets
+
+
+CASES = {
+    "small_elf": case_small_elf,
+    "small_compressed": case_small_compressed,
+    "bulk": case_bulk,
+    "batch": case_batch,
+    "open": case_open,
+    "memory": case_memory,
+    "threads": case_threads,
+}
