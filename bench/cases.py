@@ -1,10 +1,8 @@
 """The workloads.  Each case takes the shared Context and returns (rows, targets).
 
-Every timing is the median of `reps` timed runs after `warmup` untimed ones,
-with the garbage collector off; a run is one pass over a fixed list (fixed
-seeds), the same list for every reader.  Before a reader is timed its bytes
-are checked against drgn's on the same list (a digest): a reader that
-returns other bytes is marked, not silently timed.
+Readers of one table are timed in turn, pass by pass (common.interleaved), and
+before a reader is timed its bytes are checked against drgn's on the same list
+(a digest): a reader that returns other bytes is marked, not silently timed.
 """
 
 from __future__ import annotations
@@ -20,214 +18,15 @@ import sys
 import threading
 import time
 from array import array
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import readers
-from readers import CoreMap, Handle, Unavailable
-
-HERE = Path(__file__).resolve().parent
-CACHE = Path(os.environ.get("PYKVM_CACHE", Path.home() / ".cache" / "pykvm"))
-DUMPS = CACHE / "dumps" / "current"
-MiB = 1 << 20
-
-SMALL_VARIANT = "kaslr-96M"
-MEMORY_VARIANT = "kaslr-256M"
-COMPRESSED = ["vmcore.mdf-zlib", "vmcore.mdf-lzo"]
-
-
-# ---------------------------------------------------------------- results
-
-@dataclass
-class Row:
-    section: str
-    label: str
-    value: Optional[float]  # None: did not run (note says why)
-    unit: str
-    note: str = ""
-
-
-@dataclass
-class Target:
-    name: str
-    want: str  # the threshold, in words
-    got: str  # what was measured, in words
-    met: Optional[bool]  # None: could not be measured
-
-
-@dataclass
-class Context:
-    quick: bool = False
-    reps: int = 7
-    cache: Dict[str, object] = field(default_factory=dict)
-
-    def once(self, key: str, make: Callable[[], object]):
-        if key not in self.cache:
-            self.cache[key] = make()
-        return self.cache[key]
-
-
-# ---------------------------------------------------------------- timing
-
-def timings(fn: Callable[[], object], reps: int, warmup: int = 1) -> List[int]:
-    """Nanoseconds of each of reps calls of fn, after warmup calls, GC off."""
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(warmup):
-            fn()
-        out = []
-        for _ in range(reps):
-            t0 = time.perf_counter_ns()
-            fn()
-            out.append(time.perf_counter_ns() - t0)
-        return out
-    finally:
-        gc.enable()
-
-
-def median_ns(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
-    return statistics.median(timings(fn, reps, warmup))
-
-
-def error_text(e: BaseException) -> str:
-    if isinstance(e, Unavailable):
-        return f"n/a: {e}"
-    return f"error: {type(e).__name__}: {e}"
-
-
-def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
-    return a / b if a is not None and b else None
-
-
-def fmt_ratio(r: Optional[float]) -> str:
-    return "n/a" if r is None else f"{r:.2f}×"
-
-
-# ---------------------------------------------------------------- the dumps
-
-class Dump:
-    """One fixture variant: dumps/current/<variant>/{vmcore.*, kallsyms.txt, truth.json}."""
-
-    def __init__(self, variant: str):
-        self.variant = variant
-        self.root = (DUMPS / variant).resolve()
-        if not (self.root / "truth.json").exists():
-            raise SystemExit(f"no fixture dumps in {self.root}: run `make fixtures`")
-        self.truth = json.loads((self.root / "truth.json").read_text())
-        self.kallsyms = str(self.root / "kallsyms.txt")
-        self.syms: List[Tuple[int, str, str]] = []  # (address, letter, name), no modules
-        with open(self.kallsyms) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) == 3:
-                    self.syms.append((int(parts[0], 16), parts[1], parts[2]))
-        self.by_name = {name: addr for addr, _, name in reversed(self.syms)}
-
-    def path(self, fmt: str) -> str:
-        return str(self.root / fmt)
-
-    def ram_ranges(self) -> List[Tuple[int, int]]:
-        """Top-level 'System RAM' ranges of the guest's /proc/iomem, [start, end)."""
-        out = []
-        for line in (self.root / "iomem.txt").read_text().splitlines():
-            if not line.startswith(" ") and line.endswith(": System RAM"):
-                lo, hi = line.split(" : ")[0].split("-")
-                out.append((int(lo, 16), int(hi, 16) + 1))
-        return out
-
-
-def dump(ctx: Context, variant: str) -> Dump:
-    return ctx.once(f"dump:{variant}", lambda: Dump(variant))  # type: ignore[return-value]
-
-
-def readable(prog, addrs: Sequence[int], size: int) -> List[bool]:
-    ok = []
-    for a in addrs:
-        try:
-            prog.read(a, size)
-            ok.append(True)
-        except Exception:
-            ok.append(False)
-    return ok
-
-
-def small_addresses(ctx: Context) -> List[int]:
-    """N random kernel text/data symbol addresses (kallsyms types TtDdBbRr,
-    kernel image only), each readable by drgn in the ELF and both
-    makedumpfile dumps; with replacement, seed 1."""
-    def make():
-        d = dump(ctx, SMALL_VARIANT)
-        pool = [a for a, t, _ in d.syms if t in "TtDdBbRr" and a >= 0xffffffff80000000]
-        rng = random.Random(1)
-        n = 5000 if ctx.quick else 20000
-        cand = [rng.choice(pool) for _ in range(n + n // 4)]
-        keep = [True] * len(cand)
-        for fmt in ["vmcore.elf"] + COMPRESSED:
-            h = readers.open_drgn(d.path(fmt))
-            keep = [k and r for k, r in zip(keep, readable(h.obj, cand, 8))]
-        out = [a for a, k in zip(cand, keep) if k][:n]
-        if len(out) < n:
-            raise RuntimeError(f"only {len(out)} of {n} symbol addresses are readable")
-        return out
-    return ctx.once("small_addrs", make)  # type: ignore[return-value]
-
-
-def first_per_page(addrs: Sequence[int]) -> List[int]:
-    seen, out = set(), []
-    for a in addrs:
-        if a >> 12 not in seen:
-            seen.add(a >> 12)
-            out.append(a)
-    return out
-
-
-def digest_reads(read: Callable, addrs: Sequence[int], size: int) -> str:
-    h = hashlib.sha256()
-    for a in addrs:
-        h.update(bytes(read(a, size)))
-    return h.hexdigest()
-
-
-def check(h: Handle, addrs: Sequence[int], size: int, reference: str) -> str:
-    """'' when h reads the reference bytes, else a note for the table."""
-    got = digest_reads(h.read, addrs, size)
-    return "" if got == reference else "BYTES DIFFER from drgn"
-
-
-def drgn_u64(d: Dump, fmt: str, name: str) -> int:
-    h = readers.open_drgn(d.path(fmt))
-    return int.from_bytes(h.obj.read(d.by_name[name], 8), "little")
-
-
-# The loops.  One call per read, the callable bound once, nothing else.
-
-def loop_read(read: Callable, addrs: Sequence[int], size: int) -> None:
-    for a in addrs:
-        read(a, size)
-
-
-def loop_readinto(readinto: Callable, addrs: Sequence[int], buf) -> None:
-    for a in addrs:
-        readinto(a, buf)
-
-
-def loop_slice(mm, offs: Sequence[int], size: int) -> None:
-    for o in offs:
-        mm[o:o + size]
-
-
-def loop_pread(fd: int, offs: Sequence[int], size: int) -> None:
-    pread = os.pread
-    for o in offs:
-        pread(fd, size, o)
-
-
-def floor_offsets(cm: CoreMap, kd, addrs: Sequence[int], size: int) -> List[int]:
-    """File offsets of addrs in an ELF dump: pykvm translates, our own
-    PT_LOAD table places (and the floor's bytes are checked against drgn's)."""
-    return [cm.offset(kd.physaddr(a), size) for a in addrs]
+from common import (CACHE, COMPRESSED, DUMPS, HERE, MEMORY_VARIANT, MiB, SMALL_VARIANT,  # noqa: F401
+                    Context, Dump, Row, Target, check, digest_reads, drgn_u64, dump,
+                    error_text, first_per_page, floor_offsets, fmt_ratio, interleaved,
+                    loop_pread, loop_read, loop_readinto, loop_slice, ratio, small_addresses,
+                    timings)
+from readers import CoreMap, Handle
 
 
 # ---------------------------------------------------------------- case: small reads, ELF
@@ -237,63 +36,67 @@ def case_small_elf(ctx: Context):
     core = d.path("vmcore.elf")
     addrs = small_addresses(ctx)
     sec = f"Small reads, ELF ({d.variant}/vmcore.elf): {len(addrs):,} random 8-byte reads at " \
-          f"kernel symbol addresses, µs per read (median of {ctx.reps} passes)"
-    rows: List[Row] = []
-    res: Dict[str, Optional[float]] = {}
+          f"kernel symbol addresses, µs per read (median of {ctx.reps} interleaved passes)"
     ref = digest_reads(readers.open_drgn(core).read, addrs, 8)
     per = len(addrs) * 1000.0
+    fns: Dict[str, Callable[[], object]] = {}
+    notes: Dict[str, str] = {}
+    handles: List[Handle] = []
+    order: List[str] = []
 
-    def run(label: str, opener: Callable[[], Handle], how: str = "read") -> None:
+    def add(label: str, make: Callable[[], Tuple[Handle, Callable[[], object]]]) -> None:
+        order.append(label)
         try:
+            h, fn = make()
+            handles.append(h)
+            notes[label] = check(h, addrs, 8, ref)
+            fns[label] = fn
+        except Exception as e:
+            notes[label] = error_text(e)
+
+    def reader(opener: Callable[[], Handle], how: str = "read"):
+        def make():
             h = opener()
-            note = check(h, addrs, 8, ref)
             if how == "readinto":
                 buf = bytearray(8)
-                t = median_ns(lambda: loop_readinto(h.readinto, addrs, buf), ctx.reps)
-            else:
-                t = median_ns(lambda: loop_read(h.read, addrs, 8), ctx.reps)
-            res[label] = t / per
-            rows.append(Row(sec, label, t / per, "µs", note))
-            h.close()
-        except Exception as e:
-            res[label] = None
-            rows.append(Row(sec, label, None, "µs", error_text(e)))
+                return h, lambda: loop_readinto(h.readinto, addrs, buf)
+            return h, lambda: loop_read(h.read, addrs, 8)
+        return make
 
-    run("pykvm read(addr, 8)", lambda: readers.open_pykvm(core, d.kallsyms))
-    run("pykvm readinto(addr, buf8)", lambda: readers.open_pykvm(core, d.kallsyms), "readinto")
-    run("drgn Program.read", lambda: readers.open_drgn(core))
-    run("libkdumpfile read", lambda: readers.open_kdumpfile(core))
+    add("pykvm read(addr, 8)", reader(lambda: readers.open_pykvm(core, d.kallsyms)))
+    add("pykvm readinto(addr, buf8)", reader(lambda: readers.open_pykvm(core, d.kallsyms), "readinto"))
+    add("drgn Program.read", reader(lambda: readers.open_drgn(core)))
+    add("libkdumpfile read", reader(lambda: readers.open_kdumpfile(core)))
 
-    # The floors, at the same bytes.
-    try:
-        cm = CoreMap(core)
-        kd = readers.open_pykvm(core, d.kallsyms).obj
-        offs = floor_offsets(cm, kd, addrs, 8)
-        kd.close()  # type: ignore[attr-defined]
-        h = hashlib.sha256()
-        for o in offs:
-            h.update(cm.mm[o:o + 8])
-        note = "" if h.hexdigest() == ref else "BYTES DIFFER from drgn"
-        # Info: the least a Python-level read(addr, size) method can do over
-        # a map: one dict look-up of the page, one slice.
-        pages = {a >> 12: o - (a & 4095) for a, o in zip(addrs, offs)}
+    # The floors, at the same bytes: file offsets from pykvm's translation,
+    # placed by our own PT_LOAD table, checked against drgn's bytes.
+    cm = CoreMap(core)
+    kd = readers.open_pykvm(core, d.kallsyms).obj
+    offs = floor_offsets(cm, kd, addrs, 8)
+    kd.close()  # type: ignore[attr-defined]
+    # Info: the least a Python-level read(addr, size) method can do over a
+    # map: one dict look-up of the page, one slice.
+    pages = {a >> 12: o - (a & 4095) for a, o in zip(addrs, offs)}
 
-        def py_read(addr, size, _get=pages.get, _mm=cm.mm):
-            off = _get(addr >> 12)
-            if off is not None:
-                rel = addr & 4095
-                return _mm[off + rel:off + rel + size]
-        for label, fn in (("floor: Python mmap slice mm[o:o+8]", lambda: loop_slice(cm.mm, offs, 8)),
-                          ("floor: os.pread(fd, 8, o)", lambda: loop_pread(cm.fd, offs, 8)),
-                          ("info: minimal pure-Python read(addr, 8): dict of pages + slice",
-                           lambda: loop_read(py_read, addrs, 8))):
-            t = median_ns(fn, ctx.reps)
-            res[label] = t / per
-            rows.append(Row(sec, label, t / per, "µs", note))
-        cm.close()
-    except Exception as e:
-        rows.append(Row(sec, "floors", None, "µs", error_text(e)))
-        res["floor: Python mmap slice mm[o:o+8]"] = None
+    def py_read(addr, size, _get=pages.get, _mm=cm.mm):
+        off = _get(addr >> 12)
+        if off is not None:
+            rel = addr & 4095
+            return _mm[off + rel:off + rel + size]
+    by_addr = dict(zip(addrs, offs))
+    slice_read = Handle("floor", lambda a, n: cm.mm[by_addr[a]:by_addr[a] + n], None, lambda: None, cm)
+    pread_read = Handle("floor", lambda a, n: os.pread(cm.fd, n, by_addr[a]), None, lambda: None, cm)
+    add("floor: Python mmap slice mm[o:o+8]", lambda: (slice_read, lambda: loop_slice(cm.mm, offs, 8)))
+    add("floor: os.pread(fd, 8, o)", lambda: (pread_read, lambda: loop_pread(cm.fd, offs, 8)))
+    add("info: minimal pure-Python read(addr, 8): dict of pages + slice",
+        lambda: (Handle("py", py_read, None, lambda: None, None), lambda: loop_read(py_read, addrs, 8)))
+
+    med = interleaved(fns, ctx.reps)
+    res: Dict[str, Optional[float]] = {k: (med[k] / per if k in med else None) for k in order}
+    rows = [Row(sec, k, res[k], "µs", notes.get(k, "")) for k in order]
+    for h in handles:
+        h.close()
+    cm.close()
 
     ours = res.get("pykvm read(addr, 8)")
     r1 = ratio(res.get("drgn Program.read"), ours)
@@ -317,6 +120,7 @@ def case_small_compressed(ctx: Context):
     targets: List[Target] = []
     per = len(addrs) * 1000.0
     cold_reps = 3 if ctx.quick else 5
+    ref = digest_reads(readers.open_drgn(d.path("vmcore.elf")).read, addrs, 8)
 
     openers = [
         ("pykvm read (cache 4096 pages, default)", lambda core: readers.open_pykvm(core, d.kallsyms)),
@@ -327,45 +131,50 @@ def case_small_compressed(ctx: Context):
     for fmt in COMPRESSED:
         core = d.path(fmt)
         codec = fmt.split("-")[-1]
-        ref = digest_reads(readers.open_drgn(d.path("vmcore.elf")).read, addrs, 8)
         warm_sec = (f"Small reads, {fmt} warm: the same {len(addrs):,} reads "
                     f"({len({a >> 12 for a in addrs}):,} distinct pages) after one pass, µs per read "
-                    f"(median of {ctx.reps} passes)")
+                    f"(median of {ctx.reps} interleaved passes)")
         cold_sec = (f"Small reads, {fmt} cold: first touch of each of {len(cold):,} pages, "
                     f"fresh handle per pass (file in the OS cache), µs per read "
-                    f"(median of {cold_reps} passes)")
-        warm: Dict[str, Optional[float]] = {}
-        coldr: Dict[str, Optional[float]] = {}
-        warm_rows: List[Row] = []
-        cold_rows: List[Row] = []
+                    f"(median of {cold_reps} interleaved passes)")
+        # Warm: every reader open at once, primed by the byte check, then timed in turn.
+        fns: Dict[str, Callable[[], object]] = {}
+        notes: Dict[str, str] = {}
+        handles = []
         for label, opener in openers:
-            short = label.split(" (")[0]
             try:
                 h = opener(core)
-                note = check(h, addrs, 8, ref)  # also the warming pass
-                t = median_ns(lambda: loop_read(h.read, addrs, 8), ctx.reps, warmup=0)
-                warm[short] = t / per
-                warm_rows.append(Row(warm_sec, label, t / per, "µs", note))
-                h.close()
+                handles.append(h)
+                notes[label] = check(h, addrs, 8, ref)
+                fns[label] = (lambda rd: lambda: loop_read(rd, addrs, 8))(h.read)
             except Exception as e:
-                warm[short] = None
-                warm_rows.append(Row(warm_sec, label, None, "µs", error_text(e)))
-            try:
-                ts = []
-                for _ in range(cold_reps):
+                notes[label] = error_text(e)
+        med = interleaved(fns, ctx.reps, warmup=0)
+        warm = {label: (med[label] / per if label in med else None) for label, _ in openers}
+        rows += [Row(warm_sec, label, warm[label], "µs", notes[label]) for label, _ in openers]
+        for h in handles:
+            h.close()
+        del handles, fns
+        # Cold: a fresh handle per pass, readers in turn.
+        cold_ts: Dict[str, List[int]] = {label: [] for label, _ in openers}
+        cold_err: Dict[str, str] = {}
+        for _ in range(cold_reps):
+            for label, opener in openers:
+                if label in cold_err:
+                    continue
+                try:
                     h = opener(core)
-                    ts += timings(lambda: loop_read(h.read, cold, 8), 1, warmup=0)
+                    rd = h.read
+                    cold_ts[label] += timings(lambda: loop_read(rd, cold, 8), 1, warmup=0)
                     h.close()
-                    del h
-                t = statistics.median(ts) / (len(cold) * 1000.0)
-                coldr[short] = t
-                cold_rows.append(Row(cold_sec, label, t, "µs"))
-            except Exception as e:
-                coldr[short] = None
-                cold_rows.append(Row(cold_sec, label, None, "µs", error_text(e)))
-        rows += warm_rows + cold_rows
-        rw = ratio(warm.get("drgn Program.read"), warm.get("pykvm read"))
-        rc = ratio(coldr.get("drgn Program.read"), coldr.get("pykvm read"))
+                except Exception as e:
+                    cold_err[label] = error_text(e)
+        coldr = {label: (statistics.median(v) / (len(cold) * 1000.0) if v and label not in cold_err else None)
+                 for label, v in cold_ts.items()}
+        rows += [Row(cold_sec, label, coldr[label], "µs", cold_err.get(label, "")) for label, _ in openers]
+        ours, theirs = openers[0][0], openers[1][0]
+        rw = ratio(warm.get(theirs), warm.get(ours))
+        rc = ratio(coldr.get(theirs), coldr.get(ours))
         targets.append(Target(f"Small reads, {codec} warm: vs drgn", "≥ 10× faster than drgn",
                               f"{fmt_ratio(rw)} faster", None if rw is None else rw >= 10))
         targets.append(Target(f"Small reads, {codec} cold: vs drgn", "no slower than drgn",
@@ -397,19 +206,17 @@ def case_bulk(ctx: Context):
     dst_addr = ctypes.addressof((ctypes.c_char * MiB).from_buffer(dst))
     for where, chunks in bulk_chunks(ctx).items():
         sec = (f"Bulk reads, ELF ({d.variant}/vmcore.elf), {where}: {len(chunks)} × 1 MiB, "
-               f"GB/s (10⁹ B/s; median of {ctx.reps} passes)")
+               f"GB/s (10⁹ B/s; median of {ctx.reps} interleaved passes)")
         total = len(chunks) * MiB
         ref = digest_reads(drgn.read, chunks, MiB)
         res: Dict[str, Optional[float]] = {}
+        pending: Dict[str, Callable[[], object]] = {}
+        order: List[Tuple[str, str]] = []  # (label, note or error)
 
         def put(label: str, fn: Optional[Callable[[], None]], note: str = "", err: str = "") -> None:
-            if fn is None:
-                res[label] = None
-                rows.append(Row(sec, label, None, "GB/s", err))
-                return
-            t = median_ns(fn, ctx.reps)
-            res[label] = total / t  # bytes per ns = GB/s
-            rows.append(Row(sec, label, total / t, "GB/s", note))
+            order.append((label, err or note))
+            if fn is not None:
+                pending[label] = fn
 
         def pykvm_readinto():
             ri = kd.readinto  # type: ignore[attr-defined]
@@ -453,7 +260,10 @@ def case_bulk(ctx: Context):
         put("info: memmove 1 MiB → 1 MiB, same buffers (cache-hot)",
             lambda: [ctypes.memmove(dst_addr, src_addr, MiB) for _ in chunks] and None,
             "not the floor: source stays in cache")
-        del src_addr
+        med = interleaved(pending, ctx.reps)
+        for label, note in order:
+            res[label] = total / med[label] if label in med else None  # bytes per ns = GB/s
+            rows.append(Row(sec, label, res[label], "GB/s", note))
         ours = res.get("pykvm readinto(addr, 1 MiB buffer)")
         r1 = ratio(ours, res.get("drgn Program.read"))
         r2 = ratio(ours, res.get("floor: ctypes.memmove from the mapped file"))
@@ -464,7 +274,6 @@ def case_bulk(ctx: Context):
                               "n/a" if r2 is None else f"{r2 * 100:.0f}% of memmove",
                               None if r2 is None else r2 >= 0.7))
     kd.close()  # type: ignore[attr-defined]
-    del dst_addr
     cm.close()
     return rows, targets
 
@@ -476,12 +285,12 @@ def case_batch(ctx: Context):
     addrs = small_addresses(ctx)
     rows: List[Row] = []
     targets: List[Target] = []
-    pairs = [(a, 8) for a in addrs]
+    sizes = array("Q", [8] * len(addrs))
     packed = array("Q", addrs)
     per = len(addrs) * 1000.0
     for fmt in ("vmcore.elf", "vmcore.mdf-lzo"):
         sec = (f"Batch, {d.variant}/{fmt}{' (warm)' if 'mdf' in fmt else ''}: {len(addrs):,} "
-               f"8-byte reads, µs per item (median of {ctx.reps})")
+               f"8-byte reads, µs per item (median of {ctx.reps} interleaved runs)")
         res: Dict[str, Optional[float]] = {}
         try:
             kd = readers.open_pykvm(d.path(fmt), d.kallsyms).obj
@@ -493,22 +302,26 @@ def case_batch(ctx: Context):
         calls = [
             ("Python loop: [kd.read(a, 8) for a in addrs]", lambda: [rd(a, 8) for a in addrs],
              lambda out: b"".join(out)),
-            ("kd.read_scatter(pairs)", lambda: kd.read_scatter(pairs), lambda out: b"".join(out)),  # type: ignore
+            ("kd.read_scatter(addrs, sizes)", lambda: kd.read_scatter(packed, sizes), bytes),  # type: ignore
             ("kd.read_many(list, 8)", lambda: kd.read_many(addrs, 8), bytes),  # type: ignore
             ("kd.read_many(array('Q'), 8)", lambda: kd.read_many(packed, 8), bytes),  # type: ignore
+            ("kd.read_many(memoryview(array('Q')), 8)", lambda: kd.read_many(memoryview(packed), 8), bytes),  # type: ignore
         ]
+        fns: Dict[str, Callable[[], object]] = {}
+        notes: Dict[str, str] = {}
         for label, fn, join in calls:
             try:
-                note = "" if join(fn()) == expect else "BYTES DIFFER from the loop"
-                t = median_ns(fn, ctx.reps)
-                res[label] = t / per
-                rows.append(Row(sec, label, t / per, "µs", note))
+                notes[label] = "" if join(fn()) == expect else "BYTES DIFFER from the loop"
+                fns[label] = fn
             except Exception as e:
-                res[label] = None
-                rows.append(Row(sec, label, None, "µs", error_text(e)))
+                notes[label] = error_text(e)
+        med = interleaved(fns, ctx.reps)
+        for label, _, _ in calls:
+            res[label] = med[label] / per if label in med else None
+            rows.append(Row(sec, label, res[label], "µs", notes[label]))
         kd.close()  # type: ignore[attr-defined]
         loop = res.get("Python loop: [kd.read(a, 8) for a in addrs]")
-        for label in ("kd.read_scatter(pairs)", "kd.read_many(array('Q'), 8)"):
+        for label in ("kd.read_scatter(addrs, sizes)", "kd.read_many(memoryview(array('Q')), 8)"):
             r = ratio(loop, res.get(label))
             is_target = fmt == "vmcore.elf" and label.startswith("kd.read_scatter")
             targets.append(Target(f"Batch {label.split('(')[0][3:]}, {fmt.split('.')[-1]}"
@@ -619,7 +432,7 @@ def case_open(ctx: Context):
     def python_parse():
         table = parse_system_map(smap)
         return None, [table[n] + disp if table[n] >= 0xffffffff80000000 else table[n] for n in names]
-    timed(f"Python: parse the System.map into a dict + 1,000 look-ups", python_parse, reps,
+    timed("Python: parse the System.map into a dict + 1,000 look-ups", python_parse, reps,
           "no dump opened")
 
     def kdf_open():
@@ -792,7 +605,6 @@ def case_threads(ctx: Context):
             ("floor: ctypes.memmove 64 KiB, 256 KiB window", memmove_work(window), chunk_bytes, True)):
         record(label, *scaling(work, reps), unit, is_bytes)
     kd.close()  # type: ignore[attr-defined]
-    del dst_addrs
     cm.close()
 
     def readinto_work(h: Handle, lists):

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import gc
 import json
+import pathlib
 import sys
 import time
 from array import array
 
-import os
-import pathlib
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # pykvm, built in place
 
-import readers
+import readers  # noqa: E402
 
 FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 

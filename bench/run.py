@@ -190,9 +190,11 @@ def main(argv: List[str]) -> int:
         f"- fixtures: {cases.DUMPS} (small reads, bulk, batch, open, threads: "
         f"{cases.SMALL_VARIANT}; memory: {cases.MEMORY_VARIANT})",
         f"- method: time.perf_counter_ns around whole passes over a fixed list (seeded), "
-        f"after a warm-up pass, GC off; each figure is the **median** of the passes "
-        f"({ctx.reps} unless a section says otherwise); ratios are of medians from this one run. "
-        "Every reader's bytes are checked against drgn's on the same list first.",
+        f"after a warm-up pass, GC off; the readers of a table take turns pass by pass "
+        f"(interleaved), so a slow spell of the machine hits them alike; each figure is the "
+        f"**median** of the passes ({ctx.reps} unless a section says otherwise); ratios are of "
+        "medians from this one run. Every reader's bytes are checked against drgn's on the same "
+        "list first (a mismatch is noted in the table).",
     ]
     text = render(rows, targets, header)
     print()

@@ -145,6 +145,14 @@ static int64_t seg_page_offset(const struct kvm_segs *s, uint64_t page)
 	return (int64_t)(g->off + (page - g->start));
 }
 
+const void *kvm_mapping(kvm_t *kd, uint64_t *size)
+{
+	if (kd == NULL || kd->core.map == NULL)
+		return NULL;
+	*size = kd->core.size;
+	return kd->core.map;
+}
+
 int64_t kvm_page_offset(kvm_t *kd, uint64_t addr, int physical)
 {
 	uint64_t page = addr & ~PAGE_MASK, pa, room;

@@ -64,6 +64,8 @@ size_t kvm_kdump_cache_used(kvm_t *kd);
  * page without a call per read.
  */
 int64_t kvm_page_offset(kvm_t *kd, uint64_t addr, int physical);
+/* The whole-file mapping of the core (read-only use), or NULL; *size its length. */
+const void *kvm_mapping(kvm_t *kd, uint64_t *size);
 
 #ifdef __cplusplus
 }

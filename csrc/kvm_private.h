@@ -92,7 +92,7 @@ struct kvm_arch {
 };
 
 /* A direct-mapped translation cache; entries are checked, not locked. */
-#define KVM_TLB_SIZE 1024
+#define KVM_TLB_SIZE 8192
 struct kvm_tlb_entry {
 	uint64_t vpage; /* virtual page number + 1 (0 = empty) */
 	uint64_t ppage; /* physical page address */

@@ -37,13 +37,15 @@ int64_t pykvm_kerndisp(kvm_t *kd);
 /* n reads of size bytes; results[i] = bytes or -errno; returns failures. */
 size_t pykvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n,
 		       size_t size, void *out, int64_t *results, int physical);
-/* n reads of sizes[i] bytes into out at offsets[i]. */
+/* n reads of sizes[i] bytes, packed one after another into out. */
 size_t pykvm_read_scatter(kvm_t *kd, const uint64_t *addrs,
-			  const uint64_t *sizes, const uint64_t *offsets,
-			  size_t n, void *out, int64_t *results);
+			  const uint64_t *sizes, size_t n, void *out,
+			  int64_t *results);
 
 /* File offset of addr's page when stored whole in the mapped core, else -1. */
 int64_t pykvm_page_offset(kvm_t *kd, uint64_t addr, int physical);
+/* The core file's mapping (for those page reads), or NULL; *size its length. */
+const void *pykvm_mapping(kvm_t *kd, uint64_t *size);
 
 /* Pages in the decompressed-page cache now. */
 size_t pykvm_cache_used(kvm_t *kd);

@@ -151,18 +151,28 @@ size_t pykvm_read_many(kvm_t *kd, const uint64_t *addrs, size_t n,
 }
 
 size_t pykvm_read_scatter(kvm_t *kd, const uint64_t *addrs,
-			  const uint64_t *sizes, const uint64_t *offsets,
-			  size_t n, void *out, int64_t *results)
+			  const uint64_t *sizes, size_t n, void *out,
+			  int64_t *results)
 {
 	unsigned char *o = out;
 	size_t i, failed = 0;
 
 	for (i = 0; i < n; i++) {
-		ssize_t r = kvm_read2(kd, addrs[i], o + offsets[i], (size_t)sizes[i]);
-		results[i] = r == (ssize_t)sizes[i] ? r : -(int64_t)(kvm_errno(kd) ? kvm_errno(kd) : EIO);
-		failed += r != (ssize_t)sizes[i];
+		ssize_t r = kvm_read2(kd, addrs[i], o, (size_t)sizes[i]);
+		if (r == (ssize_t)sizes[i]) {
+			results[i] = r;
+		} else {
+			results[i] = -(int64_t)(kvm_errno(kd) ? kvm_errno(kd) : EIO);
+			failed++;
+		}
+		o += sizes[i];
 	}
 	return failed;
+}
+
+const void *pykvm_mapping(kvm_t *kd, uint64_t *size)
+{
+	return kvm_mapping(kd, size);
 }
 
 int64_t pykvm_page_offset(kvm_t *kd, uint64_t addr, int physical)

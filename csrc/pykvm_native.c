@@ -842,14 +842,14 @@ size_t pykvm_read_many(pykvm_handle_t *h, const uint64_t *addrs, size_t n,
 }
 
 size_t pykvm_read_scatter(pykvm_handle_t *h, const uint64_t *addrs,
-			  const uint64_t *sizes, const uint64_t *offsets,
-			  size_t n, void *out, int64_t *results)
+			  const uint64_t *sizes, size_t n, void *out,
+			  int64_t *results)
 {
 	unsigned char *o = out;
 	size_t i, failed = 0;
 
 	for (i = 0; i < n; i++) {
-		int64_t r = access_op(h, OP_READ, addrs[i], o + offsets[i], (size_t)sizes[i]);
+		int64_t r = access_op(h, OP_READ, addrs[i], o, (size_t)sizes[i]);
 		if (r == (int64_t)sizes[i]) {
 			results[i] = r;
 		} else {
@@ -857,6 +857,7 @@ size_t pykvm_read_scatter(pykvm_handle_t *h, const uint64_t *addrs,
 			results[i] = -(int64_t)(e ? e : EFAULT);
 			failed++;
 		}
+		o += sizes[i];
 	}
 	return failed;
 }
@@ -865,6 +866,13 @@ int64_t pykvm_page_offset(pykvm_handle_t *h, uint64_t addr, int physical)
 {
 	(void)h, (void)addr, (void)physical;
 	return -1; /* no mapped-core fast path over a native libkvm */
+}
+
+const void *pykvm_mapping(pykvm_handle_t *h, uint64_t *size)
+{
+	(void)h;
+	*size = 0;
+	return NULL;
 }
 
 /* ---- shim extensions: absent ---- */

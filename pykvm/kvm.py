@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import builtins
 import errno as _errno
-import mmap
 import os
 import struct
 import sys
+import threading
 from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._kvm import ffi, lib
@@ -22,6 +21,7 @@ OPT_EXCLUDED_ZERO = 0x2
 ERRBUF_SIZE = 2048
 
 _UNKNOWN = object()  # a page the fast path has not asked about yet
+_SCRATCH_SIZE = 4096  # reads up to this size go through a per-thread buffer
 
 # Over the shim, the C library prints "<errstr>: <message>" itself when given
 # the errstr.  Over a native libkvm the glue never prints (illumos's open
@@ -39,6 +39,18 @@ class Symbol(NamedTuple):
     type: int  # N_* | N_EXT
     letter: str  # nm-style
     module: Optional[str]
+
+
+def _u64s(values):
+    """uint64_t[] for C: a buffer of 8-byte items as it is, else converted."""
+    if not isinstance(values, (list, tuple, range)):
+        try:
+            view = memoryview(values)
+        except TypeError:
+            view = None
+        if view is not None and view.itemsize == 8 and view.format in ("Q", "L", "<Q", "=Q"):
+            return ffi.from_buffer("uint64_t[]", values)
+    return ffi.new("uint64_t[]", list(values))
 
 
 def _path(p: Union[str, os.PathLike, None]):
@@ -84,28 +96,26 @@ class Kvm:
         }
         self._info: Optional[Dict[str, object]] = None
         self._symbols: Optional[Symbols] = None
-        self._mm: Optional[mmap.mmap] = None
+        self._tls = threading.local()
+        self._mm = None  # ffi.buffer over the core file's mapping, if any
         self._pages: Dict[int, Optional[int]] = {}
-        if lib.pykvm_has(b"page_offset") and self.info.get("mapped"):
-            self._map_core(str(self.info["corefile"]))
+        if lib.pykvm_has(b"page_offset"):
+            self._share_mapping()
 
-    def _map_core(self, path: str) -> None:
-        """Map the core file here too: a read of a page the C library says is
-        stored whole in the file is then a slice, with no call into C."""
-        try:
-            with builtins.open(path, "rb") as f:
-                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            self._mm = None
+    def _share_mapping(self) -> None:
+        """Use the C library's mapping of the core file here too: a read of a
+        page stored whole in the file is then a slice, with no call into C."""
+        size = ffi.new("uint64_t *")
+        base = lib.pykvm_mapping(self._kd, size)
+        if base != ffi.NULL:
+            self._mm = ffi.buffer(base, size[0])
 
     # ---- lifetime ----
 
     def close(self) -> None:
         """Close the handle; closing twice is harmless."""
-        mm, self._mm = self._mm, None
+        self._mm = None  # the C library's mapping: unusable once closed
         self._pages = {}
-        if mm is not None:
-            mm.close()
         kd, self._kd = self._kd, ffi.NULL
         if kd != ffi.NULL:
             lib.pykvm_close(kd)
@@ -191,14 +201,25 @@ class Kvm:
                 delta = self._learn_page(addr)
             if delta is not None:
                 return self._mm[addr + delta:addr + delta + size]
-        buf = bytearray(size)
-        self.readinto(addr, buf, physical)
-        return bytes(buf)
+        if size > _SCRATCH_SIZE or physical:
+            buf = bytearray(size)
+            self.readinto(addr, buf, physical)
+            return bytes(buf)
+        # Small reads through C: into this thread's scratch buffer, then one copy.
+        try:
+            scratch = self._tls.scratch
+        except AttributeError:
+            scratch = self._tls.scratch = ffi.new("char[]", _SCRATCH_SIZE)
+        if lib.pykvm_read(self._handle(), addr, scratch, size) != size:
+            raise self._error(_errno.EFAULT)
+        return ffi.unpack(scratch, size)
 
     def readinto(self, addr: int, buffer: Buffer, physical: bool = False) -> int:
         """Read len(buffer) bytes at addr straight into buffer; returns the count."""
         kd = self._handle()
-        cbuf = ffi.from_buffer(buffer, require_writable=True)
+        # bytearray is always writable: skip cffi's costlier checked form
+        cbuf = ffi.from_buffer(buffer) if type(buffer) is bytearray else \
+            ffi.from_buffer(buffer, require_writable=True)
         n = len(cbuf)
         if n == 0:
             return 0
@@ -289,60 +310,61 @@ class Kvm:
 
     def read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
                   out: Optional[Buffer] = None) -> memoryview:
-        """Read size bytes at each address into one buffer (len(addrs) * size).
-
-        Raises on the first failed address; use :meth:`try_read_many` to
-        get per-address results instead.
-        """
-        buf, results = self.try_read_many(addrs, size, physical, out)
-        for i in range(len(results)):
-            if results[i] < 0:
-                raise error_for(-results[i], f"{'physical' if physical else 'virtual'} address "
-                                f"0x{addrs[i]:x}: {os.strerror(-results[i])}",
-                                self.corefile, self.prefix, addrs[i])
+        """Read size bytes at each address into one buffer (len(addrs) * size),
+        in one call.  addrs: a sequence of ints, or a buffer of uint64 (an
+        array('Q'), a NumPy uint64 array) used without conversion.  Raises at
+        the first failed address; try_read_many gives per-address results."""
+        buf, results, failed = self._read_many(addrs, size, physical, out)
+        if failed:
+            self._raise_first(addrs, results, physical)
         return buf
 
     def try_read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
                       out: Optional[Buffer] = None):
         """Like read_many, returning (buffer, results): results[i] is size or -errno."""
+        buf, results, _ = self._read_many(addrs, size, physical, out)
+        return buf, results
+
+    def _read_many(self, addrs, size, physical, out):
         kd = self._handle()
         self._require("read_many", "batch reads")
-        if physical:
-            self._require("pread", "physical reads")
-        n = len(addrs)
+        caddrs = _u64s(addrs)
+        n = len(caddrs)
         if out is None:
             out = bytearray(n * size)
         cout = ffi.from_buffer(out, require_writable=True)
         if len(cout) < n * size:
             raise ValueError(f"out holds {len(cout)} bytes; {n * size} needed")
-        caddrs = ffi.new("uint64_t[]", list(addrs)) if not isinstance(addrs, (bytes, bytearray, memoryview)) \
-            else ffi.from_buffer("uint64_t[]", addrs)
         results = ffi.new("int64_t[]", n)
-        lib.pykvm_read_many(kd, caddrs, n, size, cout, results, 1 if physical else 0)
-        return memoryview(out), results
+        failed = lib.pykvm_read_many(kd, caddrs, n, size, cout, results, 1 if physical else 0)
+        return memoryview(out)[:n * size], results, failed
 
-    def read_scatter(self, requests: Sequence[Tuple[int, int]]) -> List[bytes]:
-        """Read many (address, size) pairs in one call; returns the bytes of each."""
+    def read_scatter(self, addrs: Sequence[int], sizes: Sequence[int],
+                     out: Optional[Buffer] = None) -> memoryview:
+        """Read sizes[i] bytes at addrs[i] for every i in one call, packed one
+        after another into one buffer (sum(sizes) bytes).  Both may be
+        sequences of ints or buffers of uint64."""
         kd = self._handle()
-        n = len(requests)
-        addrs = ffi.new("uint64_t[]", [a for a, _ in requests])
-        sizes = ffi.new("uint64_t[]", [s for _, s in requests])
-        offsets = []
-        total = 0
-        for _, s in requests:
-            offsets.append(total)
-            total += s
-        coffs = ffi.new("uint64_t[]", offsets)
-        out = bytearray(total)
+        caddrs, csizes = _u64s(addrs), _u64s(sizes)
+        n = len(caddrs)
+        if len(csizes) != n:
+            raise ValueError(f"{n} addresses but {len(csizes)} sizes")
+        total = sum(csizes)
+        if out is None:
+            out = bytearray(total)
+        cout = ffi.from_buffer(out, require_writable=True)
+        if len(cout) < total:
+            raise ValueError(f"out holds {len(cout)} bytes; {total} needed")
         results = ffi.new("int64_t[]", n)
-        lib.pykvm_read_scatter(kd, addrs, sizes, coffs, n, ffi.from_buffer(out), results)
-        for i in range(n):
-            if results[i] < 0:
-                a = requests[i][0]
-                raise error_for(-results[i], f"virtual address 0x{a:x}: {os.strerror(-results[i])}",
-                                self.corefile, self.prefix, a)
-        mv = memoryview(out)
-        return [bytes(mv[o:o + s]) for o, (_, s) in zip(offsets, requests)]
+        if lib.pykvm_read_scatter(kd, caddrs, csizes, n, cout, results):
+            self._raise_first(addrs, results, False)
+        return memoryview(out)[:total]
+
+    def _raise_first(self, addrs, results, physical: bool):
+        i = next(i for i in range(len(results)) if results[i] < 0)
+        a = addrs[i]
+        raise error_for(-results[i], f"{'physical' if physical else 'virtual'} address "
+                        f"0x{a:x}: {os.strerror(-results[i])}", self.corefile, self.prefix, a)
 
     def read_u64_array(self, addr: int, count: int, physical: bool = False) -> memoryview:
         """count 64-bit words at addr, as a memoryview of format 'Q' (native order)."""

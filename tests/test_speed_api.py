@@ -68,10 +68,24 @@ def test_read_many_reports_each_failure(elf):
 
 def test_read_scatter(elf):
     d, kd = elf
-    reqs = [(a, 1 + i % 40) for i, a in enumerate(sample(d, 500))]
-    got = kd.read_scatter(reqs)
-    assert [len(g) for g in got] == [s for _, s in reqs]
-    assert all(g == kd.read(a, s) for g, (a, s) in zip(got, reqs))
+    addrs = sample(d, 500)
+    sizes = [1 + i % 40 for i in range(len(addrs))]
+    got = kd.read_scatter(addrs, sizes)
+    assert len(got) == sum(sizes)
+    expected = b"".join(kd.read(a, s) for a, s in zip(addrs, sizes))
+    assert bytes(got) == expected
+    assert bytes(kd.read_scatter(array.array("Q", addrs), array.array("Q", sizes))) == expected
+    with pytest.raises(pykvm.FaultError) as ei:
+        kd.read_scatter(addrs[:3] + [0x10], [8, 8, 8, 8])
+    assert ei.value.address == 0x10
+
+
+def test_batch_takes_uint64_buffers_as_they_are(elf):
+    d, kd = elf
+    addrs = sample(d, 100)
+    packed = array.array("Q", addrs)
+    assert bytes(kd.read_many(packed, 8)) == bytes(kd.read_many(addrs, 8))
+    assert bytes(kd.read_many(memoryview(packed), 8)) == bytes(kd.read_many(addrs, 8))
 
 
 def test_typed_arrays(elf):

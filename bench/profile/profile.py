@@ -14,7 +14,6 @@ imports and open taken out.  Work files go to $PYKVM_CACHE/bench/profile.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -181,6 +180,8 @@ def main(argv: List[str]) -> int:
         ("Python kd.readinto(a, buf8), ELF", "vmcore.elf", "readinto"),
         ("Python kd.read(a, 8), mdf-zlib warm", "vmcore.mdf-zlib", "read"),
         ("Python kd.read_many(addrs, 8), mdf-zlib warm", "vmcore.mdf-zlib", "read_many"),
+        ("Python kd.read_many(addrs, 8), ELF", "vmcore.elf", "read_many"),
+        ("Python kd.read_scatter([(a, 8), ...]), ELF", "vmcore.elf", "read_scatter"),
     ]
     for title, fmt, api in py_runs:
         base = [py, str(HERE / "pyloop.py"), d.path(fmt), d.kallsyms, str(warm_file), "8"]

@@ -1,6 +1,6 @@
 """The Python hot loop, for callgrind (run by bench/profile/profile.py).
 
-    pyloop.py CORE NAMELIST ADDRFILE SIZE PASSES [read|readinto|read_many|slice]
+    pyloop.py CORE NAMELIST ADDRFILE SIZE PASSES [read|readinto|read_many|read_scatter|slice]
 
 ("slice" is the floor: mm[o:o + SIZE] at the same bytes, offsets precomputed.)
 
@@ -48,6 +48,11 @@ def main(core: str, namelist: str, addrfile: str, size: str, passes: str, api: s
         for _ in range(passes_n):
             for a in addrs:
                 readinto(a, buf)
+    elif api == "read_scatter":
+        from array import array
+        packed, sizes = array("Q", addrs), array("Q", [n] * len(addrs))
+        for _ in range(passes_n):
+            kd.read_scatter(packed, sizes)
     elif api == "slice":
         for _ in range(passes_n):
             for o in offs:
