@@ -2,7 +2,7 @@
 # what they need (apt packages when missing, pip packages) on a fresh machine.
 
 PYTHON ?= python3
-CACHE ?= $(HOME)/.cache/pykvm
+CACHE ?= $(or $(PYKVM_CACHE),$(HOME)/.cache/pykvm)
 export PYKVM_CACHE := $(CACHE)
 
 # System packages: build (gcc, codec headers), fixtures (gdb, qemu, ...).
