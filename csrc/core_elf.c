@@ -15,12 +15,7 @@
 
 #define MAX_NOTES (64u << 20) /* more note data than this is not a core */
 #define NO_PADDR UINT64_MAX   /* kcore's p_paddr for unmapped ranges */
-#define NT_AUXV 6
-#define AT_NULL 0
-#define AT_ENTRY 9
 
-/* QEMUCPUState: version, size, 18 registers, 10 segments, then cr[0..4]. */
-#define QEMU_CR_OFFSET (8 + 18 * 8 + 10 * 24)
 
 static int add_seg(kvm_t *kd, struct kvm_segs *s, size_t *cap,
 		   uint64_t start, const struct kvm_phdr *ph)
@@ -43,37 +38,12 @@ static int add_seg(kvm_t *kd, struct kvm_segs *s, size_t *cap,
 	return 0;
 }
 
-/* A process's AT_ENTRY: where a PIE's entry point was loaded. */
-static void read_auxv(kvm_t *kd, const struct kvm_elf *e,
-		      const unsigned char *desc, size_t len)
-{
-	size_t w = e->class == 64 ? 8 : 4, i;
-
-	for (i = 0; i + 2 * w <= len; i += 2 * w) {
-		uint64_t type = w == 8 ? kvm_ld64(e->big, desc + i)
-				       : kvm_ld32(e->big, desc + i);
-		uint64_t val = w == 8 ? kvm_ld64(e->big, desc + i + w)
-				      : kvm_ld32(e->big, desc + i + w);
-		if (type == AT_NULL)
-			break;
-		if (type == AT_ENTRY) {
-			kd->at_entry = val;
-			kd->have_at_entry = 1;
-		}
-	}
-}
-
-static size_t pad4(size_t n)
-{
-	return (n + 3) & ~(size_t)3;
-}
-
 /* Walk one PT_NOTE segment; remember VMCOREINFO and QEMU CPU registers. */
 static int read_notes(kvm_t *kd, const struct kvm_elf *e,
 		      const struct kvm_phdr *ph, int *qemu)
 {
 	unsigned char *buf;
-	size_t pos = 0, len = (size_t)ph->filesz;
+	size_t len = (size_t)ph->filesz;
 
 	if (ph->offset > kd->core.size || ph->filesz > kd->core.size - ph->offset) {
 		kvm_err(kd, EINVAL,
@@ -96,39 +66,10 @@ static int read_notes(kvm_t *kd, const struct kvm_elf *e,
 		free(buf);
 		return -1;
 	}
-	while (len - pos >= 12) {
-		uint32_t namesz = kvm_ld32(e->big, buf + pos);
-		uint32_t descsz = kvm_ld32(e->big, buf + pos + 4);
-		const char *name = (const char *)buf + pos + 12;
-		const unsigned char *desc;
-		size_t nlen = pad4(namesz), dlen = pad4(descsz);
-
-		if (namesz > len || descsz > len ||
-		    nlen + dlen > len - pos - 12) {
-			kvm_err(kd, EINVAL, "%s: note at offset %llu runs past its segment",
-				kd->core.path,
-				(unsigned long long)(ph->offset + pos));
-			free(buf);
-			return -1;
-		}
-		desc = buf + pos + 12 + nlen;
-		if (namesz == 11 && memcmp(name, "VMCOREINFO", 11) == 0) {
-			if (kvm_vmcoreinfo_set(kd, (const char *)desc, descsz) != 0) {
-				free(buf);
-				return -1;
-			}
-		} else if (namesz == 5 && memcmp(name, "CORE", 5) == 0 &&
-			   kvm_ld32(e->big, buf + pos + 8) == NT_AUXV) {
-			read_auxv(kd, e, desc, descsz);
-		} else if (namesz == 5 && memcmp(name, "QEMU", 5) == 0) {
-			if (!*qemu && descsz >= QEMU_CR_OFFSET + 40) {
-				kd->cpu_cr3 = kvm_ld64(e->big, desc + QEMU_CR_OFFSET + 24);
-				kd->cpu_cr4 = kvm_ld64(e->big, desc + QEMU_CR_OFFSET + 32);
-				kd->have_cpu_cr = 1;
-			}
-			*qemu = 1;
-		}
-		pos += 12 + nlen + dlen;
+	if (kvm_notes_parse(kd, buf, len, e->big, e->class / 8, ph->offset,
+			    qemu) != 0) {
+		free(buf);
+		return -1;
 	}
 	free(buf);
 	return 0;

@@ -65,7 +65,6 @@
 #define MAX_VERSION 100 /* makedumpfile writes 6; later ones only add fields */
 #define MAX_VMCOREINFO (1u << 20)
 #define MAX_NOTES (64u << 20)
-#define QEMU_CR_OFFSET (8 + 18 * 8 + 10 * 24) /* QEMUCPUState: cr[0..4] */
 
 /*
  * A read error this file has described with kvm_err.  kvm_status_err
@@ -824,16 +823,11 @@ static const struct sub_layout *sub_choose(const unsigned char *b,
 
 /* ---- notes ---- */
 
-static size_t pad4(size_t n)
-{
-	return (n + 3) & ~(size_t)3;
-}
-
 /* The sub-header's ELF notes: VMCOREINFO (when the field is absent) and QEMU's CPU state. */
 static int read_notes(kvm_t *kd, struct kdump *k, uint64_t off, uint64_t size)
 {
 	unsigned char *buf;
-	size_t pos = 0, len;
+	size_t len;
 	int qemu = 0;
 
 	if (size > MAX_NOTES) {
@@ -851,35 +845,10 @@ static int read_notes(kvm_t *kd, struct kdump *k, uint64_t off, uint64_t size)
 		free(buf);
 		return -1;
 	}
-	while (len - pos >= 12) {
-		uint32_t namesz = kvm_ld32(k->big, buf + pos);
-		uint32_t descsz = kvm_ld32(k->big, buf + pos + 4);
-		const char *name = (const char *)buf + pos + 12;
-		const unsigned char *desc;
-		size_t nlen = pad4(namesz), dlen = pad4(descsz);
-
-		if (namesz > len || descsz > len || nlen + dlen > len - pos - 12) {
-			kvm_err(kd, EINVAL,
-				"%s: note at offset %llu runs past the note area (%llu bytes at offset %llu)",
-				kd->core.path, ull(off + pos), ull(size), ull(off));
-			free(buf);
-			return -1;
-		}
-		desc = buf + pos + 12 + nlen;
-		if (namesz == 11 && memcmp(name, "VMCOREINFO", 11) == 0) {
-			if (kvm_vmcoreinfo_set(kd, (const char *)desc, descsz) != 0) {
-				free(buf);
-				return -1;
-			}
-		} else if (namesz == 5 && memcmp(name, "QEMU", 5) == 0) {
-			if (!qemu && descsz >= QEMU_CR_OFFSET + 40) {
-				kd->cpu_cr3 = kvm_ld64(k->big, desc + QEMU_CR_OFFSET + 24);
-				kd->cpu_cr4 = kvm_ld64(k->big, desc + QEMU_CR_OFFSET + 32);
-				kd->have_cpu_cr = 1;
-			}
-			qemu = 1;
-		}
-		pos += 12 + nlen + dlen;
+	/* The word size only matters for process cores' auxv, not here. */
+	if (kvm_notes_parse(kd, buf, len, k->big, 8, off, &qemu) != 0) {
+		free(buf);
+		return -1;
 	}
 	free(buf);
 	return 0;

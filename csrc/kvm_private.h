@@ -206,6 +206,10 @@ int kvm_core_elf_open(kvm_t *kd, const unsigned char *head, size_t n);
 int kvm_kdump_probe(const unsigned char *head, size_t n);
 int kvm_kdump_open(kvm_t *kd);
 
+/* notes.c: VMCOREINFO, QEMU CPU state, a process's AT_ENTRY. */
+int kvm_notes_parse(kvm_t *kd, const unsigned char *buf, size_t len, int big,
+		    size_t word, uint64_t file_off, int *qemu);
+
 /* vmcoreinfo.c */
 int kvm_vmcoreinfo_set(kvm_t *kd, const char *text, size_t len);
 const char *kvm_vmcoreinfo_get(const kvm_t *kd, const char *key, size_t *len);

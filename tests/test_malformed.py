@@ -65,7 +65,7 @@ CORE_CASES = [
      "overlapping virtual segments"),
     ("note-size-huge",
      lambda d: [(struct.unpack_from("<Q", d, phdr_offset(d, note_index(d)) + 8)[0], struct.pack("<I", 0x7fffffff))],
-     "runs past its segment"),
+     "runs past its note area"),
     ("note-segment-huge",
      lambda d: [(phdr_offset(d, note_index(d)) + 32, struct.pack("<Q", 1 << 40))], "past the end of the file"),
 ]
