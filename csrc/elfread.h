@@ -16,6 +16,7 @@
 #define KVM_PT_NOTE 4
 #define KVM_SHT_SYMTAB 2
 #define KVM_SHT_STRTAB 3
+#define KVM_SHT_NOTE 7
 #define KVM_SHT_NOBITS 8
 #define KVM_SHT_DYNSYM 11
 #define KVM_EM_386 3

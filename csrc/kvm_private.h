@@ -139,6 +139,7 @@ struct __kvm {
 	int have_cpu_cr;
 	uint64_t at_entry; /* a process core's AT_ENTRY (NT_AUXV) */
 	int have_at_entry;
+	char nl_build_id[129]; /* the ELF namelist's GNU build-id, hex, or "" */
 	uint64_t nl_entry; /* the namelist's e_entry, when it is a PIE */
 	int nl_pie;
 

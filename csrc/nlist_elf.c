@@ -19,6 +19,7 @@
 #define STT_FILE 4
 #define SHF_WRITE 0x1
 #define SHF_EXECINSTR 0x4
+#define NT_GNU_BUILD_ID 3
 
 /* nm's letter for a symbol, from its binding and its section. */
 static char sym_letter(int bind, unsigned shndx, const struct kvm_shdr *sec)
@@ -133,6 +134,42 @@ out:
 	return rc;
 }
 
+/*
+ * The GNU build-id note (vmlinux has one; VMCOREINFO's BUILD-ID is the
+ * same bytes), as lower-case hex in kd->nl_build_id.
+ */
+static int read_build_id(kvm_t *kd, const struct kvm_elf *e,
+			 const struct kvm_shdr *sec)
+{
+	unsigned char buf[4096];
+	size_t pos = 0, len = sec->size < sizeof(buf) ? (size_t)sec->size : sizeof(buf);
+
+	if (sec->offset > e->f->size || len > e->f->size - sec->offset)
+		return 0; /* not in the file: no build-id to compare */
+	if (kvm_file_pread(kd, e->f, sec->offset, buf, len) != 0)
+		return -1;
+	while (len - pos >= 12) {
+		uint32_t namesz = kvm_ld32(e->big, buf + pos);
+		uint32_t descsz = kvm_ld32(e->big, buf + pos + 4);
+		uint32_t type = kvm_ld32(e->big, buf + pos + 8);
+		size_t nlen = (namesz + 3) & ~(size_t)3, dlen = (descsz + 3) & ~(size_t)3;
+		size_t i;
+
+		if (namesz > len || descsz > len || nlen + dlen > len - pos - 12)
+			return 0;
+		if (type == NT_GNU_BUILD_ID && namesz == 4 &&
+		    memcmp(buf + pos + 12, "GNU", 4) == 0 &&
+		    descsz * 2 < sizeof(kd->nl_build_id)) {
+			for (i = 0; i < descsz; i++)
+				snprintf(kd->nl_build_id + 2 * i, 3, "%02x",
+					 buf[pos + 12 + nlen + i]);
+			return 0;
+		}
+		pos += 12 + nlen + dlen;
+	}
+	return 0;
+}
+
 int kvm_nlist_elf_load(kvm_t *kd, struct kvm_file *f)
 {
 	struct kvm_elf e;
@@ -171,6 +208,10 @@ int kvm_nlist_elf_load(kvm_t *kd, struct kvm_file *f)
 			symtab = i;
 		if (secs[i].type == KVM_SHT_DYNSYM && dynsym == 0 && secs[i].size)
 			dynsym = i;
+		if (secs[i].type == KVM_SHT_NOTE && read_build_id(kd, &e, &secs[i]) != 0) {
+			free(secs);
+			return -1;
+		}
 	}
 	if (symtab == 0 && dynsym == 0) {
 		kvm_err(kd, EINVAL, "%s: no symbol table (stripped?)", f->path);

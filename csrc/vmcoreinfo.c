@@ -119,7 +119,8 @@ int kvm_kernel_setup(kvm_t *kd)
 }
 
 /*
- * Does the namelist belong to this kernel?  _stext tells: equal to the
+ * Does the namelist belong to this kernel?  A vmlinux's build-id must be
+ * the dump's BUILD-ID.  Then _stext tells: equal to the
  * dump's means runtime addresses (kallsyms of the same boot); differing by
  * KERNELOFFSET means link-time addresses (System.map, vmlinux), shifted on
  * lookup; anything else is another kernel's namelist.
@@ -128,7 +129,18 @@ int kvm_kernel_match(kvm_t *kd)
 {
 	const struct kvm_sym *ns = kvm_symtab_lookup(&kd->syms, "_stext");
 	uint64_t dump;
+	size_t len;
+	const char *id = kvm_vmcoreinfo_get(kd, "BUILD-ID", &len);
 
+	/* A vmlinux carries the build-id the dump records: compare first. */
+	if (id != NULL && kd->nl_build_id[0] != '\0' &&
+	    (strlen(kd->nl_build_id) != len ||
+	     strncmp(kd->nl_build_id, id, len) != 0)) {
+		kvm_err(kd, EINVAL,
+			"namelist %s does not match %s: BUILD-ID is %s in the namelist but %.*s in the dump",
+			kd->namelist, kd->core.path, kd->nl_build_id, (int)len, id);
+		return -1;
+	}
 	if (!kvm_vmcoreinfo_u64(kd, "SYMBOL(_stext)", 16, &dump))
 		return 0; /* nothing to check against: trust the caller */
 	if (ns == NULL) {

@@ -205,3 +205,20 @@ def test_info_reports_dump_facts(dumps):
         assert info.get("crash_time") == (stamp or None)
     with pykvm.open(d.kallsyms, d.path("vmcore.kdump-zlib")) as kd:
         assert kd.info["format"] == "kdump-flattened"
+
+
+def test_namelist_with_another_build_id_is_refused(dumps, proc):
+    """An ELF namelist whose GNU build-id differs from the dump's BUILD-ID (here
+    the test program, built with one) is refused, naming both ids."""
+    import subprocess
+    d = dumps["kaslr-96M"]
+    exe = proc.exe("target64")
+    out = subprocess.run(["readelf", "-n", exe], capture_output=True, text=True, check=True).stdout
+    build_id = out.split("Build ID:")[1].split()[0]
+    with pytest.raises(pykvm.KvmFormatError) as ei:
+        pykvm.open(exe, d.path("vmcore.elf"))
+    msg = str(ei.value)
+    assert f"BUILD-ID is {build_id} in the namelist" in msg
+    vmci = open(d.path("vmcore.elf"), "rb").read(1 << 16)
+    dump_id = vmci.split(b"BUILD-ID=")[1].split(b"\n")[0].decode()
+    assert f"but {dump_id} in the dump" in msg
