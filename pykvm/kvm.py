@@ -99,7 +99,12 @@ class Kvm:
         self._tls = threading.local()
         self._mm = None  # ffi.buffer over the core file's mapping, if any
         self._pages: Dict[int, Optional[int]] = {}
-        if lib.pykvm_has(b"page_offset"):
+        # Compressed dumps: recently read pages, decompressed, as bytes.
+        self._zpages: Optional[Dict[int, bytes]] = None
+        self._zlimit = cache_pages or 4096
+        if lib.pykvm_has(b"info") and "compression" in self.info:
+            self._zpages = {}
+        elif lib.pykvm_has(b"page_offset"):
             self._share_mapping()
 
     def _share_mapping(self) -> None:
@@ -116,6 +121,7 @@ class Kvm:
         """Close the handle; closing twice is harmless."""
         self._mm = None  # the C library's mapping: unusable once closed
         self._pages = {}
+        self._zpages = None
         kd, self._kd = self._kd, ffi.NULL
         if kd != ffi.NULL:
             lib.pykvm_close(kd)
@@ -193,23 +199,49 @@ class Kvm:
         self._pages[addr >> 12] = delta
         return delta
 
+    def _learn_zpage(self, addr: int) -> Optional[bytes]:
+        """Decompress (through C) and keep the page holding addr; None if it
+        does not read whole (the caller's C read then reports why)."""
+        scratch = self._scratch()
+        if lib.pykvm_read(self._handle(), addr & ~4095, scratch, 4096) != 4096:
+            return None
+        page = ffi.unpack(scratch, 4096)
+        zpages = self._zpages
+        if zpages is not None:
+            if len(zpages) >= self._zlimit:
+                zpages.popitem()  # bounded; atomic under the GIL
+            zpages[addr >> 12] = page
+        return page
+
+    def _scratch(self):
+        """This thread's buffer for small reads through C."""
+        try:
+            return self._tls.scratch
+        except AttributeError:
+            scratch = self._tls.scratch = ffi.new("char[]", _SCRATCH_SIZE)
+            return scratch
+
     def read(self, addr: int, size: int, physical: bool = False) -> bytes:
         """Return size bytes at addr (kernel virtual, or physical)."""
-        if not physical and self._mm is not None and (addr & 4095) + size <= 4096:
-            delta = self._pages.get(addr >> 12, _UNKNOWN)
-            if delta is _UNKNOWN:
-                delta = self._learn_page(addr)
-            if delta is not None:
-                return self._mm[addr + delta:addr + delta + size]
+        if not physical and (addr & 4095) + size <= 4096:
+            if self._mm is not None:  # a page stored whole in the mapped file
+                delta = self._pages.get(addr >> 12, _UNKNOWN)
+                if delta is _UNKNOWN:
+                    delta = self._learn_page(addr)
+                if delta is not None:
+                    return self._mm[addr + delta:addr + delta + size]
+            elif self._zpages is not None:  # a page decompressed before
+                page = self._zpages.get(addr >> 12)
+                if page is None:
+                    page = self._learn_zpage(addr)
+                if page is not None:
+                    return page[addr & 4095:(addr & 4095) + size]
         if size > _SCRATCH_SIZE or physical:
             buf = bytearray(size)
             self.readinto(addr, buf, physical)
             return bytes(buf)
         # Small reads through C: into this thread's scratch buffer, then one copy.
-        try:
-            scratch = self._tls.scratch
-        except AttributeError:
-            scratch = self._tls.scratch = ffi.new("char[]", _SCRATCH_SIZE)
+        scratch = self._scratch()
         if lib.pykvm_read(self._handle(), addr, scratch, size) != size:
             raise self._error(_errno.EFAULT)
         return ffi.unpack(scratch, size)

@@ -191,3 +191,25 @@ def test_default_cache_size_is_documented(dumps):
         return
     with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
         assert kd.info["cache_pages"] == 4096
+
+
+@pytest.mark.parametrize("fmt", ["vmcore.mdf-lzo", "vmcore.kdump-zlib"])
+def test_python_page_layer_of_compressed_dumps(dumps, fmt):
+    """Small reads of compressed dumps keep decompressed pages as bytes on the Python
+    side too: bounded by cache_pages, and every read equals the ELF dump's bytes."""
+    d = dumps["kaslr-96M"]
+    if not pykvm.has("options"):
+        assert_unsupported(pykvm.open, d.kallsyms, d.path(fmt), cache_pages=8)
+        return
+    with pykvm.open(d.kallsyms, d.path("vmcore.elf")) as ref, \
+            pykvm.open(d.kallsyms, d.path(fmt), cache_pages=8) as kd:
+        addrs = sample(d, 3000, seed=21)
+        for _ in range(2):  # the second pass reads kept pages
+            for a in addrs:
+                try:
+                    got = kd.read(a, 16)
+                except pykvm.PageExcludedError:
+                    continue
+                assert got == ref.read(a, 16)
+                assert len(kd._zpages) <= 8
+        assert kd.cache_used() <= 8
