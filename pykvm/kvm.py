@@ -21,6 +21,7 @@ OPT_EXCLUDED_ZERO = 0x2
 ERRBUF_SIZE = 2048
 
 _UNKNOWN = object()  # a page the fast path has not asked about yet
+_SEEN = object()  # a compressed page read once: kept as bytes if read again
 _SCRATCH_SIZE = 4096  # reads up to this size go through a per-thread buffer
 
 # Over the shim, the C library prints "<errstr>: <message>" itself when given
@@ -100,7 +101,7 @@ class Kvm:
         self._mm = None  # ffi.buffer over the core file's mapping, if any
         self._pages: Dict[int, Optional[int]] = {}
         # Compressed dumps: recently read pages, decompressed, as bytes.
-        self._zpages: Optional[Dict[int, bytes]] = None
+        self._zpages: Optional[Dict[int, object]] = None
         self._zlimit = cache_pages or 4096
         if lib.pykvm_has(b"info") and "compression" in self.info:
             self._zpages = {}
@@ -199,18 +200,21 @@ class Kvm:
         self._pages[addr >> 12] = delta
         return delta
 
-    def _learn_zpage(self, addr: int) -> Optional[bytes]:
-        """Decompress (through C) and keep the page holding addr; None if it
-        does not read whole (the caller's C read then reports why)."""
-        scratch = self._scratch()
-        if lib.pykvm_read(self._handle(), addr & ~4095, scratch, 4096) != 4096:
-            return None
-        page = ffi.unpack(scratch, 4096)
+    def _keep_zpage(self, addr: int, page) -> None:
         zpages = self._zpages
         if zpages is not None:
             if len(zpages) >= self._zlimit:
                 zpages.popitem()  # bounded; atomic under the GIL
             zpages[addr >> 12] = page
+
+    def _learn_zpage(self, addr: int) -> Optional[bytes]:
+        """Copy the (decompressed) page holding addr out of C and keep it;
+        None if it does not read whole (the caller's C read says why)."""
+        scratch = self._scratch()
+        if lib.pykvm_read(self._handle(), addr & ~4095, scratch, 4096) != 4096:
+            return None
+        page = ffi.unpack(scratch, 4096)
+        self._keep_zpage(addr, page)
         return page
 
     def _scratch(self):
@@ -230,12 +234,17 @@ class Kvm:
                     delta = self._learn_page(addr)
                 if delta is not None:
                     return self._mm[addr + delta:addr + delta + size]
-            elif self._zpages is not None:  # a page decompressed before
-                page = self._zpages.get(addr >> 12)
-                if page is None:
-                    page = self._learn_zpage(addr)
-                if page is not None:
-                    return page[addr & 4095:(addr & 4095) + size]
+            elif self._zpages is not None:
+                # Compressed: a page read a second time is kept as bytes; the
+                # first read only notes it (a one-off read costs no copy).
+                page = self._zpages.get(addr >> 12, _UNKNOWN)
+                if page is _UNKNOWN:
+                    self._keep_zpage(addr, _SEEN)
+                else:
+                    if page is _SEEN:
+                        page = self._learn_zpage(addr)
+                    if page is not None:
+                        return page[addr & 4095:(addr & 4095) + size]
         if size > _SCRATCH_SIZE or physical:
             buf = bytearray(size)
             self.readinto(addr, buf, physical)
