@@ -67,6 +67,8 @@ build: deps ## build the extension in place (PYKVM_BACKEND=auto|native|shim)
 fixtures: deps-test ## make process cores and real kernel crash dumps (cached in $(CACHE))
 	$(PYTHON) fixtures/proc/make_cores.py
 	$(PYTHON) fixtures/kernel/make_dumps.py
+	$(PYTHON) fixtures/kernel/recompress.py
+	$(PYTHON) fixtures/kernel/reversion.py
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform

@@ -56,7 +56,7 @@ enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
 		return KVM_OK;
 	}
 	if (kd->arch == NULL || kd->archdata == NULL)
-		return KVM_UNMAPPED;
+		return kd->kernel ? KVM_NOTRANS : KVM_UNMAPPED;
 	st = kd->arch->translate(kd, va, &p, &pagesize);
 	if (st != KVM_OK)
 		return st;
@@ -94,8 +94,9 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 		return -1;
 	}
 	if (write && kd->physops != NULL) {
-		kvm_err(kd, EROFS, "%s: writing a compressed (%s) dump is not supported",
-			kd->core.path, kd->physops->name);
+		/* The format's name: the pages may also be stored raw. */
+		kvm_err(kd, EROFS, "%s: writing a kdump-compressed dump is not supported",
+			kd->core.path);
 		return -1;
 	}
 	while (total < len) {
@@ -109,7 +110,7 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 			if (kd->vsegs.n > 0)
 				st = kvm_segs_access(kd, &kd->vsegs, a, p + total,
 						     want, write, &done);
-			if (st == KVM_UNMAPPED && kd->archdata != NULL) {
+			if (st == KVM_UNMAPPED && kd->kernel) {
 				uint64_t pa, room;
 				st = kvm_translate(kd, a, &pa, &room);
 				if (st == KVM_OK)

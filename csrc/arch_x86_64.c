@@ -27,17 +27,65 @@ struct x86_64 {
 	uint64_t sme_mask; /* memory-encryption bit(s) to clear from entries */
 };
 
+static void set_levels(kvm_t *kd, struct x86_64 *a)
+{
+	uint64_t l5 = 0;
+	int64_t sme = 0;
+
+	if (kvm_vmcoreinfo_u64(kd, "NUMBER(pgtable_l5_enabled)", 10, &l5))
+		a->levels = l5 ? 5 : 4;
+	else if (kd->have_cpu_cr)
+		a->levels = (kd->cpu_cr4 & CR4_LA57) ? 5 : 4;
+	else
+		a->levels = 4;
+	if (kvm_vmcoreinfo_s64(kd, "NUMBER(sme_mask)", &sme))
+		a->sme_mask = (uint64_t)sme;
+}
+
+static enum kvm_status x86_64_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
+					uint64_t *pagesize);
+
+/*
+ * A root taken from the namelist must map init_top_pgt itself to the root:
+ * a link-time namelist on a KASLR dump with nothing to shift it by would
+ * otherwise walk garbage.
+ */
+static int root_maps_itself(kvm_t *kd, uint64_t va, uint64_t root)
+{
+	uint64_t pa = 0, size;
+
+	return x86_64_translate(kd, va, &pa, &size) == KVM_OK && pa == root;
+}
+
+/*
+ * Find the page-table root: VMCOREINFO's init_top_pgt, else the first
+ * CPU's CR3 (QEMU notes), else -- called again once the namelist is loaded
+ * -- the namelist's init_top_pgt with the dump's phys_base (old kdump
+ * headers).  Without one, translation stays off and kd->notrans says why.
+ */
 static int x86_64_init(kvm_t *kd)
 {
 	struct x86_64 *a;
-	uint64_t va, l5 = 0;
-	int64_t sme = 0;
+	uint64_t va;
+	int from_namelist = 0;
 
 	if (!kvm_vmcoreinfo_u64(kd, "SYMBOL(init_top_pgt)", 16, &va) &&
 	    !kvm_vmcoreinfo_u64(kd, "SYMBOL(swapper_pg_dir)", 16, &va))
 		va = 0;
-	if (va == 0 && !kd->have_cpu_cr)
-		return 0; /* no way to translate: virtual segments only */
+	if (va == 0 && !kd->have_cpu_cr && kd->have_syms) {
+		const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, "init_top_pgt");
+		if (s != NULL && kd->have_phys_base) {
+			va = s->value + (uint64_t)kd->symdisp;
+			from_namelist = 1;
+		}
+	}
+	if (va == 0 && !kd->have_cpu_cr) {
+		snprintf(kd->notrans, sizeof(kd->notrans),
+			 "the dump has no VMCOREINFO or CPU registers to find the page tables with%s",
+			 kd->have_syms ? ", and the namelist gives no init_top_pgt with a known phys_base"
+				       : "; give a namelist that has init_top_pgt");
+		return 0;
+	}
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory");
@@ -55,15 +103,15 @@ static int x86_64_init(kvm_t *kd)
 		/* No VMCOREINFO: the CPU's CR3 maps the kernel half too. */
 		a->root = kd->cpu_cr3 & CR3_ADDR_MASK;
 	}
-	if (kvm_vmcoreinfo_u64(kd, "NUMBER(pgtable_l5_enabled)", 10, &l5))
-		a->levels = l5 ? 5 : 4;
-	else if (kd->have_cpu_cr)
-		a->levels = (kd->cpu_cr4 & CR4_LA57) ? 5 : 4;
-	else
-		a->levels = 4;
-	if (kvm_vmcoreinfo_s64(kd, "NUMBER(sme_mask)", &sme))
-		a->sme_mask = (uint64_t)sme;
+	set_levels(kd, a);
 	kd->archdata = a;
+	if (from_namelist && !root_maps_itself(kd, va, a->root)) {
+		kd->archdata = NULL;
+		free(a);
+		snprintf(kd->notrans, sizeof(kd->notrans),
+			 "init_top_pgt 0x%llx from the namelist does not map itself (a link-time namelist on a KASLR dump that has no KERNELOFFSET?)",
+			 (unsigned long long)va);
+	}
 	return 0;
 }
 

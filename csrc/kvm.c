@@ -70,6 +70,11 @@ int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
 			"%s address 0x%llx: page excluded from %s (filtered dump)",
 			space, a, kd->core.path);
 		break;
+	case KVM_NOTRANS:
+		kvm_err(kd, EFAULT, "%s address 0x%llx: cannot translate virtual addresses in %s: %s",
+			space, a, kd->core.path,
+			kd->notrans[0] ? kd->notrans : "no page tables for this architecture");
+		break;
 	case KVM_RDONLY:
 		kvm_err(kd, EROFS, "%s address 0x%llx: cannot write %s there",
 			space, a, kd->core.path);
@@ -275,6 +280,10 @@ kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
 		close(fd);
 	}
 	if (open_core(kd, corefile) != 0 || open_namelist(kd, namelist) != 0)
+		goto fail;
+	/* Dumps without VMCOREINFO: the namelist may name the page-table root. */
+	if (kd->kernel && kd->arch != NULL && kd->archdata == NULL &&
+	    kd->arch->init(kd) != 0)
 		goto fail;
 	/* The open succeeded: the buffer starts clean for later calls. */
 	kd->errbuf[0] = '\0';

@@ -28,6 +28,7 @@ enum kvm_status {
 	KVM_IOERR,    /* the file could not be read or is corrupt: EIO */
 	KVM_IOERR_MSG, /* EIO, and the reader already set the message */
 	KVM_RDONLY,   /* write to something that cannot be written: EROFS */
+	KVM_NOTRANS,  /* a kernel core we cannot translate for (kd->notrans): EFAULT */
 };
 
 /* An open file: mapped when the kernel lets us, else read with pread. */
@@ -145,6 +146,7 @@ struct __kvm {
 
 	const struct kvm_arch *arch;
 	void *archdata;
+	char notrans[200]; /* why there is no translation, when there is none */
 	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
 
 	struct kvm_symtab syms;
