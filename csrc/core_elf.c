@@ -94,8 +94,6 @@ int kvm_core_elf_open(kvm_t *kd, const unsigned char *head, size_t n)
 				? ", an executable: give it as the namelist" : "");
 		return -1;
 	}
-	if (kvm_elf_check_model(kd, &e, "core file") != 0)
-		return -1;
 	kd->elfclass = e.class;
 	kd->bigendian = e.big;
 	kd->machine = e.machine;

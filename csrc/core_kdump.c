@@ -766,6 +766,7 @@ static int hdr_choose(kvm_t *kd, struct kdump *k, const unsigned char *b,
 struct sub {
 	uint64_t phys_base, off_vmci, size_vmci, off_note, size_note, max64;
 	int have_phys_base;
+	unsigned phys_ulong; /* bytes of the phys_base field */
 };
 
 static void sub_load(struct sub *s, const unsigned char *b, int big,
@@ -773,6 +774,7 @@ static void sub_load(struct sub *s, const unsigned char *b, int big,
 {
 	memset(s, 0, sizeof(*s));
 	s->phys_base = ld(big, b + l->phys_base, l->ulong);
+	s->phys_ulong = l->ulong;
 	s->have_phys_base = 1;
 	if (version >= 3) {
 		s->off_vmci = kvm_ld64(big, b + l->off_vmci);
@@ -1645,12 +1647,15 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 		return -1;
 	}
 	if (h.sec != 0) {
-		kd->crashtime = h.lay->tsize == 4 ? (uint64_t)(int64_t)(int32_t)h.sec : h.sec;
+		kd->crashtime = h.lay->tsize == 4 ? (int64_t)(int32_t)h.sec : (int64_t)h.sec;
 		kd->have_crashtime = 1;
 	}
 	/* VMCOREINFO's phys_base wins: QEMU's sub-header ignores KASLR. */
 	if (have_sub && !kvm_vmcoreinfo_s64(kd, "NUMBER(phys_base)", &pb)) {
-		kd->phys_base = (int64_t)s.phys_base;
+		/* An unsigned long of the dumped machine: 32-bit ones hold
+		 * negative offsets (KASLR) as 2^32 - n. */
+		kd->phys_base = s.phys_ulong == 4 ? (int64_t)(int32_t)s.phys_base
+						  : (int64_t)s.phys_base;
 		kd->have_phys_base = 1;
 	}
 	kd->physops = ops_for((h.status & DH_CODECS) ? h.status : peek_codecs(kd, k));

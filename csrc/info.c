@@ -76,7 +76,7 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 	if (kd->osrelease_hdr)
 		put(&o, "header_release=%s\n", kd->osrelease_hdr);
 	if (kd->have_crashtime)
-		put(&o, "crash_time=%llu\n", (unsigned long long)kd->crashtime);
+		put(&o, "crash_time=%lld\n", (long long)kd->crashtime);
 	if (kd->physops) {
 		put(&o, "compression=%s\n", kd->physops->name);
 		put(&o, "cache_pages=%zu\n", kd->cache_pages);

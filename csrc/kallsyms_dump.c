@@ -585,7 +585,17 @@ static int ks_run(kvm_t *kd)
 
 int kvm_kallsyms_dump_load(kvm_t *kd)
 {
-	int rc = ks_run(kd);
+	int rc;
+
+	if (kd->archdata == NULL && kd->vsegs.n == 0) {
+		/* The tables are at kernel virtual addresses we cannot reach. */
+		kvm_err(kd, ENOTSUP,
+			"%s: no namelist given, and the kernel's symbol table in the dump cannot be read: %s; pass a namelist (System.map, vmlinux or the guest's /proc/kallsyms)",
+			kd->core.path,
+			kd->notrans[0] ? kd->notrans : "no page tables for this architecture");
+		return -1;
+	}
+	rc = ks_run(kd);
 
 	if (rc != 0)
 		kvm_symtab_free(&kd->syms);

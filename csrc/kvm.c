@@ -190,6 +190,12 @@ static int open_core(kvm_t *kd, const char *corefile)
 			kd->core.path);
 		return -1;
 	}
+	/* The data model (illumos): a core of another word size is an opt-in. */
+	if (kd->elfclass != (int)(sizeof(void *) * 8) && !(kd->opts & KVM_OPT_FOREIGN)) {
+		kvm_err(kd, EINVAL, "%s is a %d-bit core file - cannot examine with %d-bit libkvm",
+			kd->core.path, kd->elfclass, (int)(sizeof(void *) * 8));
+		return -1;
+	}
 	if (kd->kernel && kvm_kernel_setup(kd) != 0)
 		return -1;
 	return 0;

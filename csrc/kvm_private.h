@@ -128,7 +128,7 @@ struct __kvm {
 	char *vmcoreinfo;
 	size_t vmcoreinfo_len;
 	char *osrelease_hdr; /* release from a dump header, if any */
-	uint64_t crashtime;
+	int64_t crashtime; /* seconds since the epoch; 32-bit headers sign-extend */
 	int have_crashtime;
 	uint64_t pagesize;
 	int64_t kerndisp;
