@@ -19,7 +19,7 @@
 
 /* Parse one line; returns 1 = symbol, 0 = blank, -1 = not a namelist line. */
 static int parse_line(kvm_t *kd, const char *p, const char *end,
-		      int *saw_module, int *nonzero)
+		      int *nonzero)
 {
 	const char *name, *mod = NULL;
 	size_t namelen, modlen = 0;
@@ -65,7 +65,6 @@ static int parse_line(kvm_t *kd, const char *p, const char *end,
 				return -1;
 			mod = q + 1;
 			modlen = (size_t)(close - mod);
-			*saw_module = 1;
 		}
 	}
 	if (value != 0)
@@ -81,7 +80,7 @@ int kvm_nlist_text_load(kvm_t *kd, struct kvm_file *f)
 	char *text = NULL;
 	const char *p, *end;
 	size_t lineno = 0, nsyms = 0;
-	int saw_module = 0, nonzero = 0;
+	int nonzero = 0;
 
 	if (f->map == NULL) {
 		/* /proc/kallsyms reports size 0: read it to the end. */
@@ -138,7 +137,7 @@ int kvm_nlist_text_load(kvm_t *kd, struct kvm_file *f)
 		if (le - p > MAX_LINE)
 			r = -1;
 		else
-			r = parse_line(kd, p, le, &saw_module, &nonzero);
+			r = parse_line(kd, p, le, &nonzero);
 		if (r == -2)
 			goto fail;
 		if (r < 0) {
