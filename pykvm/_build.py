@@ -129,17 +129,6 @@ def codec_flags() -> tuple[list[tuple[str, str]], list[str]]:
     return macros, libs
 
 
-def choose_backend() -> str:
-    backend = os.environ.get("PYKVM_BACKEND", "auto")
-    if backend not in ("auto", "native", "shim"):
-        sys.exit(f"PYKVM_BACKEND must be auto, native or shim, not {backend!r}")
-    native_cflags = os.environ.get("PYKVM_NATIVE_CFLAGS", "").split()
-    native_libs = os.environ.get("PYKVM_NATIVE_LDFLAGS", "").split()
-    if backend == "auto":
-        backend = "native" if have_native_kvm(native_cflags + native_libs) else "shim"
-    return backend
-
-
 def cdef_text() -> str:
     text = (CSRC / "pykvm_api.h").read_text()
     return "\n".join(line for line in text.splitlines() if not line.startswith("#"))

@@ -18,7 +18,6 @@ to 8 on arm and ppc), not taken from the script.
 
 from __future__ import annotations
 
-import random
 import struct
 from pathlib import Path
 
@@ -26,10 +25,10 @@ import pytest
 
 import pykvm
 from conftest import VARIANTS, run_fixture_script
+from kdump_pages import PAGE, check_physical_pages, kernel_addresses, sample_physical
 from native_support import assert_unsupported
 
 START_KERNEL_MAP = 0xffffffff80000000
-PAGE = 4096
 BLOCK = 4096  # block_size of every source dump (checked below)
 
 # name -> (utsname.machine, ELF e_machine, word size, byte order, sub-header layout)
@@ -120,15 +119,6 @@ def open_layout(namelist, path: str):
     if word_of(path) == 32:
         return pykvm.open(namelist, path, foreign=True)
     return pykvm.open(namelist, path)
-
-
-def outcome(kd, addr: int, size: int, physical: bool):
-    """The bytes read, or the class of the error."""
-    try:
-        return kd.read(addr, size, physical=physical)
-    except pykvm.FaultError as e:
-        assert e.address == addr
-        return type(e)
 
 
 # ---- the files themselves ----
@@ -246,21 +236,7 @@ def physical_truth(layouts) -> dict:
     """variant -> (sampled physical addresses, {addr: ELF outcome}, {addr: mdf-lzo outcome})."""
     if not pykvm.has("pread"):
         return {}
-    out = {}
-    for variant in VARIANTS:
-        d = layouts[variant]
-        with open(d.path("vmcore.mdf-lzo"), "rb") as f:
-            max_mapnr, = struct.unpack_from("<I", f.read(512), 440)
-        rng = random.Random(f"kdump-layouts-{variant}")
-        pfns = sorted(set(rng.sample(range(max_mapnr), 2000))
-                      | {0, 1, max_mapnr - 1, max_mapnr, max_mapnr + 1, 4 * max_mapnr})
-        addrs = [pfn * PAGE for pfn in pfns]
-        with pykvm.open(d.kallsyms, d.path("vmcore.elf")) as kd:
-            elf = {a: outcome(kd, a, PAGE, True) for a in addrs}
-        with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
-            lzo = {a: outcome(kd, a, PAGE, True) for a in addrs}
-        out[variant] = addrs, elf, lzo
-    return out
+    return {v: sample_physical(layouts[v], f"kdump-layouts-{v}") for v in VARIANTS}
 
 
 @pytest.mark.parametrize("variant,name", CASES, ids=IDS)
@@ -276,26 +252,7 @@ def test_physical_pages_read_as_in_the_elf_dump(layouts, physical_truth, variant
         if not pykvm.has("pread"):
             assert_unsupported(kd.read, 0x1000000, 8, physical=True)
             return
-        addrs, elf, lzo = physical_truth[variant]
-        got = {a: outcome(kd, a, PAGE, True) for a in addrs}
-    assert len(addrs) >= 2000
-    wrong = [(hex(a), lzo[a] if isinstance(lzo[a], type) else "data",
-              got[a] if isinstance(got[a], type) else "data") for a in addrs if got[a] != lzo[a]]
-    assert not wrong[:10]
-    data = [a for a in addrs if isinstance(lzo[a], bytes)]
-    excluded = [a for a in addrs if lzo[a] is pykvm.PageExcludedError]
-    assert len(data) > 500 and len(excluded) > 100
-    assert lzo[addrs[-1]] is pykvm.FaultError  # far beyond max_mapnr
-    assert all(got[a] == elf[a] for a in data)
-    assert all(isinstance(elf[a], bytes) for a in excluded)  # present in the full dump
-
-
-def kernel_addresses(d) -> list:
-    """Kernel-image symbols and 32 pages of the direct map (runtime addresses)."""
-    with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
-        base = kd.read_u64(kd.symbol("page_offset_base"))
-    return ([d.addr(n) for n in ("linux_banner", "init_uts_ns", "jiffies_64", "init_task")]
-            + [base + pfn * PAGE for pfn in range(0x1000, 0x1000 + 32 * 97, 97)])
+        check_physical_pages(kd, *physical_truth[variant])
 
 
 @pytest.mark.parametrize("variant,name", CASES, ids=IDS)
@@ -308,7 +265,7 @@ def test_virtual_reads_work_or_say_why(layouts, variant, name):
     path = lfile(d, name)
     if refused_here(d, path):
         return
-    addrs = kernel_addresses(d)
+    addrs = kernel_addresses(d, 32)
 
     def attempt(kd, fn, a):
         try:

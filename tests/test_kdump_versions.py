@@ -22,10 +22,11 @@ import pytest
 
 import pykvm
 from conftest import VARIANTS, run_fixture_script
+from kdump_pages import (PAGE, check_physical_pages, differences, kernel_addresses, outcome,
+                         sample_physical)
 from native_support import assert_unsupported
 
 START_KERNEL_MAP = 0xffffffff80000000
-PAGE = 4096
 VERSIONS = [1, 2, 3, 4, 5]
 WITH_VMCOREINFO = [v for v in VERSIONS if v >= 3]
 CASES = [(v, n) for v in VARIANTS for n in VERSIONS]
@@ -61,21 +62,6 @@ def vfile(d, version: int) -> str:
 def phys_base(d) -> int:
     """The guest's phys_base, from its own /proc/iomem and kallsyms."""
     return int(d.truth["text_phys"], 16) - (int(d.truth["text_virt"], 16) - START_KERNEL_MAP)
-
-
-def outcome(kd, addr: int, size: int, physical: bool):
-    """The bytes read, or the class of the error."""
-    try:
-        return kd.read(addr, size, physical=physical)
-    except pykvm.FaultError as e:
-        assert e.address == addr
-        return type(e)
-
-
-def differences(got: dict, want: dict) -> list:
-    return [(hex(a), want[a] if isinstance(want[a], type) else "data",
-             got[a] if isinstance(got[a], type) else "data")
-            for a in want if got[a] != want[a]]
 
 
 # ---- the files themselves ----
@@ -129,21 +115,7 @@ def physical_truth(versioned) -> dict:
     """variant -> (sampled physical addresses, {addr: ELF outcome}, {addr: v6 outcome})."""
     if not pykvm.has("pread"):
         return {}
-    out = {}
-    for variant in VARIANTS:
-        d = versioned[variant]
-        with open(d.path("vmcore.mdf-lzo"), "rb") as f:
-            max_mapnr, = struct.unpack_from("<I", f.read(512), 440)
-        rng = random.Random(f"kdump-versions-{variant}")
-        pfns = sorted(set(rng.sample(range(max_mapnr), 2000))
-                      | {0, 1, max_mapnr - 1, max_mapnr, max_mapnr + 1, 4 * max_mapnr})
-        addrs = [pfn * PAGE for pfn in pfns]
-        with pykvm.open(d.kallsyms, d.path("vmcore.elf")) as kd:
-            elf = {a: outcome(kd, a, PAGE, True) for a in addrs}
-        with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
-            v6 = {a: outcome(kd, a, PAGE, True) for a in addrs}
-        out[variant] = addrs, elf, v6
-    return out
+    return {v: sample_physical(versioned[v], f"kdump-versions-{v}") for v in VARIANTS}
 
 
 @pytest.mark.parametrize("variant,version", CASES, ids=IDS)
@@ -156,16 +128,7 @@ def test_physical_pages_read_as_in_the_elf_dump(versioned, physical_truth, varia
         if not pykvm.has("pread"):
             assert_unsupported(kd.read, 0x1000000, 8, physical=True)
             return
-        addrs, elf, v6 = physical_truth[variant]
-        got = {a: outcome(kd, a, PAGE, True) for a in addrs}
-    assert len(addrs) >= 2000
-    assert not differences(got, v6)[:10]
-    data = [a for a in addrs if isinstance(v6[a], bytes)]
-    excluded = [a for a in addrs if v6[a] is pykvm.PageExcludedError]
-    assert len(data) > 500 and len(excluded) > 100
-    assert v6[addrs[-1]] is pykvm.FaultError  # far beyond max_mapnr
-    assert all(got[a] == elf[a] for a in data)
-    assert all(isinstance(elf[a], bytes) for a in excluded)  # present in the full dump
+        check_physical_pages(kd, *physical_truth[variant])
 
 
 # ---- versions with VMCOREINFO (3, 4, 5) ----
@@ -283,14 +246,6 @@ def virtual_reads(d, version: int, namelist: str, addrs: list) -> list:
     return list(zip(addrs, want, got))
 
 
-def kernel_addresses(d) -> list:
-    """Kernel-image symbols and 64 pages of the direct map (runtime addresses)."""
-    with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
-        base = kd.read_u64(kd.symbol("page_offset_base"))
-    return ([d.addr(n) for n in ("linux_banner", "init_uts_ns", "jiffies_64", "init_task")]
-            + [base + pfn * PAGE for pfn in range(0x1000, 0x1000 + 64 * 97, 97)])
-
-
 def never_wrong(reads: list) -> None:
     readable = sum(isinstance(w, bytes) for _, w, _ in reads)
     assert readable > 30
@@ -302,7 +257,7 @@ def never_wrong(reads: list) -> None:
 def test_old_versions_virtual_reads_are_never_wrong(versioned, variant, version):
     """Virtual reads either give the bytes at that address or raise: never others."""
     d = versioned[variant]
-    never_wrong(virtual_reads(d, version, d.kallsyms, kernel_addresses(d)))
+    never_wrong(virtual_reads(d, version, d.kallsyms, kernel_addresses(d, 64)))
 
 
 @pytest.mark.parametrize("variant,version", [c for c in OLD if c[0] != "nokaslr-96M"],
@@ -318,7 +273,7 @@ def test_old_versions_with_a_link_time_namelist(versioned, variant, version, tmp
     with pykvm.open(smap, vfile(d, version)) as kd:
         linked = kd.symbol("linux_banner")
     assert linked != d.addr("linux_banner")  # not shifted: there is nothing to shift by
-    never_wrong(virtual_reads(d, version, str(smap), kernel_addresses(d) + [linked]))
+    never_wrong(virtual_reads(d, version, str(smap), kernel_addresses(d, 64) + [linked]))
 
 
 @pytest.mark.parametrize("variant,version", OLD, ids=OLD_IDS)
@@ -327,7 +282,7 @@ def test_old_versions_virtual_reads_work_or_say_why(versioned, variant, version)
     can translate.  One that does not must say what it lacks, not call a mapped
     address unmapped."""
     d = versioned[variant]
-    for addr, want, got in virtual_reads(d, version, d.kallsyms, kernel_addresses(d)):
+    for addr, want, got in virtual_reads(d, version, d.kallsyms, kernel_addresses(d, 64)):
         if not isinstance(want, bytes):
             continue
         if isinstance(got, pykvm.KvmError):
