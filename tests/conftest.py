@@ -87,6 +87,12 @@ class KernelDump:
             self._syms = table
         return self._syms
 
+    @property
+    def phys_base(self) -> int:
+        """The guest's phys_base, from its own /proc/iomem and kallsyms."""
+        return int(self.truth["text_phys"], 16) - (int(self.truth["text_virt"], 16)
+                                                   - 0xffffffff80000000)
+
     def addr(self, name: str, module: str | None = None) -> int:
         return self.syms[(name, module)][0]
 
@@ -104,3 +110,11 @@ def dumps() -> dict:
     run_fixture_script("fixtures/kernel/make_dumps.py")
     base = CACHE / "dumps" / "current"
     return {v: KernelDump((base / v).resolve()) for v in VARIANTS}
+
+
+@pytest.fixture(scope="session")
+def reencoded(dumps) -> dict:
+    """The dumps, with fixtures/kernel/reversion.py's re-encodings of vmcore.mdf-lzo
+    (vmcore.mdf-v1..v5, -i386, -arm, -be64, -be32) beside it."""
+    run_fixture_script("fixtures/kernel/reversion.py")
+    return dumps

@@ -1,4 +1,4 @@
-"""kdump-compressed files in the header layouts of other machines, made by
+"""kdump-compressed files in the header reencoded of other machines, made by
 fixtures/kernel/reversion.py from makedumpfile's x86-64 files of the real dumps:
 
     vmcore.mdf-i386  i686    little-endian, 32-bit header, packed sub-header
@@ -24,11 +24,10 @@ from pathlib import Path
 import pytest
 
 import pykvm
-from conftest import VARIANTS, run_fixture_script
+from conftest import VARIANTS
 from kdump_pages import PAGE, check_physical_pages, kernel_addresses, sample_physical
 from native_support import assert_unsupported
 
-START_KERNEL_MAP = 0xffffffff80000000
 BLOCK = 4096  # block_size of every source dump (checked below)
 
 # name -> (utsname.machine, ELF e_machine, word size, byte order, sub-header layout)
@@ -71,20 +70,8 @@ SUB_LAYOUTS = {
 DESC = 24  # page_desc: off_t offset, unsigned size, flags, unsigned long long page_flags
 
 
-@pytest.fixture(scope="session")
-def layouts(dumps) -> dict:
-    """variant -> KernelDump, with vmcore.mdf-<layout> made beside vmcore.mdf-lzo."""
-    run_fixture_script("fixtures/kernel/reversion.py")
-    return dumps
-
-
 def lfile(d, name: str) -> str:
     return d.path(f"vmcore.mdf-{name}")
-
-
-def phys_base(d) -> int:
-    """The guest's phys_base, from its own /proc/iomem and kallsyms."""
-    return int(d.truth["text_phys"], 16) - (int(d.truth["text_virt"], 16) - START_KERNEL_MAP)
 
 
 def word_of(path: str) -> int:
@@ -152,12 +139,12 @@ def swap_note_headers(notes: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_files_are_faithful_to_their_layout(layouts, variant):
+def test_files_are_faithful_to_their_layout(reencoded, variant):
     """Every header and sub-header field where that machine's compiler puts it, in its
     byte order, with the source's values; the notes (VMCOREINFO inside) right after
     the struct; bitmaps and page data byte-identical; descriptors identical, or
     field by field in big-endian order."""
-    d = layouts[variant]
+    d = reencoded[variant]
     src = Path(d.path("vmcore.mdf-lzo")).read_bytes()
     h6, s6 = parse(src, "<", 64, "64")
     assert h6["version"] == 6 and h6["block_size"] == BLOCK and h6["machine"] == b"x86_64"
@@ -206,10 +193,10 @@ def test_files_are_faithful_to_their_layout(layouts, variant):
 # ---- what the reader makes of them ----
 
 @pytest.mark.parametrize("variant,name", CASES, ids=IDS)
-def test_word_size_byte_order_and_facts(layouts, variant, name):
+def test_word_size_byte_order_and_facts(reencoded, variant, name):
     """info: the layout's word size and byte order, the machine utsname names; the
     facts VMCOREINFO gives (found through the layout's sub-header offsets)."""
-    d = layouts[variant]
+    d = reencoded[variant]
     _, em, word, order, _ = LAYOUTS[name]
     path = lfile(d, name)
     if refused_here(d, path):
@@ -226,25 +213,25 @@ def test_word_size_byte_order_and_facts(layouts, variant, name):
         assert info["compression"] == "lzo" and info["page_size"] == PAGE
         assert info["header_release"] == d.truth["release"]
         assert info["vmcoreinfo"] == 1 and info["osrelease"] == d.truth["release"]
-        assert info["phys_base"] == phys_base(d)  # VMCOREINFO's, not the truncated field
+        assert info["phys_base"] == d.phys_base  # VMCOREINFO's, not the truncated field
         assert info["kerndisp"] == d.addr("_stext") - 0xffffffff81000000
         assert "crash_time" not in info  # the timestamp is 0, as makedumpfile wrote it
 
 
 @pytest.fixture(scope="module")
-def physical_truth(layouts) -> dict:
+def physical_truth(reencoded) -> dict:
     """variant -> (sampled physical addresses, {addr: ELF outcome}, {addr: mdf-lzo outcome})."""
     if not pykvm.has("pread"):
         return {}
-    return {v: sample_physical(layouts[v], f"kdump-layouts-{v}") for v in VARIANTS}
+    return {v: sample_physical(reencoded[v], f"kdump-reencoded-{v}") for v in VARIANTS}
 
 
 @pytest.mark.parametrize("variant,name", CASES, ids=IDS)
-def test_physical_pages_read_as_in_the_elf_dump(layouts, physical_truth, variant, name):
+def test_physical_pages_read_as_in_the_elf_dump(reencoded, physical_truth, variant, name):
     """≥ 2,000 sampled pfns: dumped pages identical to vmcore.elf's; pages the filter
     excluded raise PageExcludedError exactly where vmcore.mdf-lzo's do; pfns past
     max_mapnr raise FaultError."""
-    d = layouts[variant]
+    d = reencoded[variant]
     path = lfile(d, name)
     if refused_here(d, path):
         return
@@ -256,12 +243,12 @@ def test_physical_pages_read_as_in_the_elf_dump(layouts, physical_truth, variant
 
 
 @pytest.mark.parametrize("variant,name", CASES, ids=IDS)
-def test_virtual_reads_work_or_say_why(layouts, variant, name):
+def test_virtual_reads_work_or_say_why(reencoded, variant, name):
     """The machine is not x86-64 but VMCOREINFO is: a reader may translate with it or
     not.  Each virtual read gives vmcore.mdf-lzo's bytes or raises; a refusal says it
     cannot translate (not that the address is unmapped); physaddr, where it answers,
     gives the address vmcore.mdf-lzo's page tables give."""
-    d = layouts[variant]
+    d = reencoded[variant]
     path = lfile(d, name)
     if refused_here(d, path):
         return
@@ -296,10 +283,10 @@ def test_virtual_reads_work_or_say_why(layouts, variant, name):
 
 
 @pytest.mark.parametrize("name", list(LAYOUTS))
-def test_namelist_none(layouts, name):
+def test_namelist_none(reencoded, name):
     """namelist=None: the kallsyms tables are found through virtual addresses.  A reader
     that cannot translate refuses to open (UnsupportedError), saying why and what to do."""
-    d = layouts["kaslr-96M"]
+    d = reencoded["kaslr-96M"]
     path = lfile(d, name)
     if refused_here(d, path):
         return
@@ -318,12 +305,12 @@ def test_namelist_none(layouts, name):
 
 
 @pytest.mark.parametrize("name", list(LAYOUTS))
-def test_data_model(layouts, name):
+def test_data_model(reencoded, name):
     """The data-model rule of illumos libkvm, for kdump files too: a 32-bit dump in
     this 64-bit process is refused unless foreign=True (refused_here checks the
     refusal); a big-endian 64-bit one is the same data model and opens, and
     foreign=True changes nothing.  FreeBSD's glue refuses both (kvm_native() is 0)."""
-    d = layouts["nokaslr-96M"]
+    d = reencoded["nokaslr-96M"]
     path = lfile(d, name)
     _, _, word, order, _ = LAYOUTS[name]
     if refused_here(d, path):

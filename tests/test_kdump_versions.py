@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import pykvm
-from conftest import VARIANTS, run_fixture_script
+from conftest import VARIANTS
 from kdump_pages import (PAGE, check_physical_pages, differences, kernel_addresses, outcome,
                          sample_physical)
 from native_support import assert_unsupported
@@ -48,20 +48,8 @@ SUB_FIELDS = {
 SUB_SIZE = {1: 16, 2: 32, 3: 48, 4: 64, 5: 80}  # sizeof(struct kdump_sub_header), 64-bit
 
 
-@pytest.fixture(scope="session")
-def versioned(dumps) -> dict:
-    """variant -> KernelDump, with vmcore.mdf-v1..v5 made beside vmcore.mdf-lzo."""
-    run_fixture_script("fixtures/kernel/reversion.py")
-    return dumps
-
-
 def vfile(d, version: int) -> str:
     return d.path(f"vmcore.mdf-v{version}")
-
-
-def phys_base(d) -> int:
-    """The guest's phys_base, from its own /proc/iomem and kallsyms."""
-    return int(d.truth["text_phys"], 16) - (int(d.truth["text_virt"], 16) - START_KERNEL_MAP)
 
 
 # ---- the files themselves ----
@@ -72,12 +60,12 @@ def sub_header(data: bytes, block: int, version: int = 6) -> dict:
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_files_are_faithful_to_their_version(versioned, variant):
+def test_files_are_faithful_to_their_version(reencoded, variant):
     """As makedumpfile of each version wrote them: header_version; the sub-header's
     fields of that version; right after the (shorter) struct the VMCOREINFO text (v3)
     or the notes with the text inside (v4, v5); zeros elsewhere in the sub-header
     blocks; everything else byte-identical to the version-6 file."""
-    d = versioned[variant]
+    d = reencoded[variant]
     src = Path(d.path("vmcore.mdf-lzo")).read_bytes()
     block, sub_blocks = struct.unpack_from("<ii", src, 428)
     body = (1 + sub_blocks) * block
@@ -111,19 +99,19 @@ def test_files_are_faithful_to_their_version(versioned, variant):
 # ---- physical memory: every version ----
 
 @pytest.fixture(scope="module")
-def physical_truth(versioned) -> dict:
+def physical_truth(reencoded) -> dict:
     """variant -> (sampled physical addresses, {addr: ELF outcome}, {addr: v6 outcome})."""
     if not pykvm.has("pread"):
         return {}
-    return {v: sample_physical(versioned[v], f"kdump-versions-{v}") for v in VARIANTS}
+    return {v: sample_physical(reencoded[v], f"kdump-versions-{v}") for v in VARIANTS}
 
 
 @pytest.mark.parametrize("variant,version", CASES, ids=IDS)
-def test_physical_pages_read_as_in_the_elf_dump(versioned, physical_truth, variant, version):
+def test_physical_pages_read_as_in_the_elf_dump(reencoded, physical_truth, variant, version):
     """≥ 2,000 sampled pfns: dumped pages identical to vmcore.elf's; pages the filter
     excluded raise PageExcludedError exactly where vmcore.mdf-lzo's do; pfns that
     are no RAM raise FaultError (not PageExcludedError)."""
-    d = versioned[variant]
+    d = reencoded[variant]
     with pykvm.open(d.kallsyms, vfile(d, version)) as kd:
         if not pykvm.has("pread"):
             assert_unsupported(kd.read, 0x1000000, 8, physical=True)
@@ -134,29 +122,29 @@ def test_physical_pages_read_as_in_the_elf_dump(versioned, physical_truth, varia
 # ---- versions with VMCOREINFO (3, 4, 5) ----
 
 @pytest.mark.parametrize("variant,version", NEW, ids=NEW_IDS)
-def test_banner_by_symbol(versioned, variant, version):
+def test_banner_by_symbol(reencoded, variant, version):
     """With the guest's kallsyms: linux_banner and the release read by symbol; the
     KASLR and phys_base facts come from VMCOREINFO."""
-    d = versioned[variant]
+    d = reencoded[variant]
     with pykvm.open(d.kallsyms, vfile(d, version)) as kd:
         assert kd.read_cstring(kd.symbol("linux_banner")) == d.truth["banner"]
         assert kd.read_cstring(kd.symbol("init_uts_ns") + 2 * 65) == d.truth["release"]
-        banner_pa = d.addr("linux_banner") - START_KERNEL_MAP + phys_base(d)
+        banner_pa = d.addr("linux_banner") - START_KERNEL_MAP + d.phys_base
         if pykvm.has("physaddr"):
             assert kd.physaddr(d.addr("linux_banner")) == banner_pa
         else:
             assert_unsupported(kd.physaddr, d.addr("linux_banner"))
         if pykvm.has("info"):
             assert kd.info["osrelease"] == d.truth["release"]
-            assert kd.info["phys_base"] == phys_base(d)
+            assert kd.info["phys_base"] == d.phys_base
             assert kd.info["kerndisp"] == d.addr("_stext") - 0xffffffff81000000
         else:
             assert_unsupported(lambda: kd.info)
 
 
 @pytest.mark.parametrize("variant,version", NEW, ids=NEW_IDS)
-def test_namelist_none_uses_the_dumps_kallsyms(versioned, variant, version):
-    d = versioned[variant]
+def test_namelist_none_uses_the_dumps_kallsyms(reencoded, variant, version):
+    d = reencoded[variant]
     with pykvm.open(None, vfile(d, version)) as kd:
         for name in ("linux_banner", "init_uts_ns", "_stext", "jiffies_64", "init_task"):
             assert kd.symbol(name) == d.addr(name), name
@@ -166,10 +154,10 @@ def test_namelist_none_uses_the_dumps_kallsyms(versioned, variant, version):
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_direct_map_reads_as_version_6(versioned, variant):
+def test_direct_map_reads_as_version_6(reencoded, variant):
     """Through the page tables (every backend): 400 sampled pages of the direct map
     read as in vmcore.mdf-lzo, excluded ones PageExcludedError there too."""
-    d = versioned[variant]
+    d = reencoded[variant]
     rng = random.Random(f"direct-map-{variant}")
     with pykvm.open(d.kallsyms, d.path("vmcore.mdf-lzo")) as kd:
         base = kd.read_u64(kd.symbol("page_offset_base"))
@@ -187,21 +175,21 @@ def test_direct_map_reads_as_version_6(versioned, variant):
 # ---- versions 1 and 2: no VMCOREINFO ----
 
 @pytest.mark.parametrize("variant,version", OLD, ids=OLD_IDS)
-def test_old_versions_symbols_and_phys_base(versioned, variant, version):
+def test_old_versions_symbols_and_phys_base(reencoded, variant, version):
     """The namelist gives the symbols (nothing to check it against: trusted); the
     sub-header's phys_base is the guest's, so a user translates kernel-image
     addresses by hand and reads them physically."""
-    d = versioned[variant]
+    d = reencoded[variant]
     with pykvm.open(d.kallsyms, vfile(d, version)) as kd:
         assert kd.symbol("linux_banner") == d.addr("linux_banner")
-        pa = kd.symbol("linux_banner") - START_KERNEL_MAP + phys_base(d)
+        pa = kd.symbol("linux_banner") - START_KERNEL_MAP + d.phys_base
         if pykvm.has("pread"):
             assert kd.read_cstring(pa, physical=True) == d.truth["banner"]
         else:
             assert_unsupported(kd.read, pa, 8, physical=True)
         if pykvm.has("info"):
             info = kd.info
-            assert info["phys_base"] == phys_base(d)  # from the sub-header
+            assert info["phys_base"] == d.phys_base  # from the sub-header
             assert info["vmcoreinfo"] == 0 and "osrelease" not in info
             assert info["header_release"] == d.truth["release"]
         else:
@@ -209,9 +197,9 @@ def test_old_versions_symbols_and_phys_base(versioned, variant, version):
 
 
 @pytest.mark.parametrize("variant,version", OLD, ids=OLD_IDS)
-def test_old_versions_need_a_namelist(versioned, variant, version):
+def test_old_versions_need_a_namelist(reencoded, variant, version):
     """namelist=None: no VMCOREINFO to find the kallsyms tables with: refused, saying so."""
-    d = versioned[variant]
+    d = reencoded[variant]
     path = vfile(d, version)
     with pytest.raises(pykvm.KvmError) as ei:
         pykvm.open(None, path)
@@ -254,22 +242,22 @@ def never_wrong(reads: list) -> None:
 
 
 @pytest.mark.parametrize("variant,version", OLD, ids=OLD_IDS)
-def test_old_versions_virtual_reads_are_never_wrong(versioned, variant, version):
+def test_old_versions_virtual_reads_are_never_wrong(reencoded, variant, version):
     """Virtual reads either give the bytes at that address or raise: never others."""
-    d = versioned[variant]
+    d = reencoded[variant]
     never_wrong(virtual_reads(d, version, d.kallsyms, kernel_addresses(d, 64)))
 
 
 @pytest.mark.parametrize("variant,version", [c for c in OLD if c[0] != "nokaslr-96M"],
                          ids=[i for c, i in zip(OLD, OLD_IDS) if c[0] != "nokaslr-96M"])
-def test_old_versions_with_a_link_time_namelist(versioned, variant, version, tmp_path):
+def test_old_versions_with_a_link_time_namelist(reencoded, variant, version, tmp_path):
     """A System.map of a KASLR kernel: with no VMCOREINFO nothing says how far the
     kernel moved, so its symbols (init_top_pgt too) are where the kernel was linked,
     not where it ran.  Whatever a reader does with them, it must not read wrong bytes."""
     smap = tmp_path / "System.map"
-    lines = Path(versioned["nokaslr-96M"].kallsyms).read_text().splitlines(keepends=True)
+    lines = Path(reencoded["nokaslr-96M"].kallsyms).read_text().splitlines(keepends=True)
     smap.write_text("".join(line for line in lines if "[" not in line))
-    d = versioned[variant]
+    d = reencoded[variant]
     with pykvm.open(smap, vfile(d, version)) as kd:
         linked = kd.symbol("linux_banner")
     assert linked != d.addr("linux_banner")  # not shifted: there is nothing to shift by
@@ -277,11 +265,11 @@ def test_old_versions_with_a_link_time_namelist(versioned, variant, version, tmp
 
 
 @pytest.mark.parametrize("variant,version", OLD, ids=OLD_IDS)
-def test_old_versions_virtual_reads_work_or_say_why(versioned, variant, version):
+def test_old_versions_virtual_reads_work_or_say_why(reencoded, variant, version):
     """The namelist names init_top_pgt and the sub-header gives phys_base: a reader
     can translate.  One that does not must say what it lacks, not call a mapped
     address unmapped."""
-    d = versioned[variant]
+    d = reencoded[variant]
     for addr, want, got in virtual_reads(d, version, d.kallsyms, kernel_addresses(d, 64)):
         if not isinstance(want, bytes):
             continue
