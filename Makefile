@@ -93,6 +93,7 @@ test-native: deps fixtures ## build the native glue in FreeBSD mode and in illum
 			if [ $$f = pykvm/_build.py ]; then ln -s $(CURDIR)/$$f $$dir/$$f; \
 			else cp $$f $$dir/pykvm/; fi; \
 		done; \
+		for d in pykvm/*/; do case $$d in */__pycache__/) ;; *) cp -r $$d $$dir/pykvm/;; esac; done; \
 		echo "== native, $$mode mode: csrc/pykvm_native.c over $(NATIVE_PREFIX)/lib/$(LIB_SONAME) (the shim as libkvm)"; \
 		PYKVM_BACKEND=native PYKVM_NATIVE_MODE=$$mode PYKVM_NATIVE_PREFIX=$(CURDIR)/$(NATIVE_PREFIX) \
 			$(PYTHON) pykvm/_build.py --build-dir $$dir/ext --into $$dir/pykvm || exit 1; \

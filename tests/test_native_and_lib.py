@@ -28,7 +28,7 @@ import pykvm
 import pykvm._kvm
 from conftest import ROOT, globals_of
 from native_support import assert_unsupported
-from pykvm.cli import hexdump
+from pykvm.cli.read import hexdump
 
 DEMO = ROOT / "fixtures" / "demo"
 DEMO_NL, DEMO_CORE = str(DEMO / "kallsyms-demo.txt"), str(DEMO / "vmcore-demo.elf")
