@@ -1,10 +1,11 @@
 /*
- * kvm.c - the public entry points: open and close, errors, symbol lookup
- * and the read/write family.  Formats and architectures live in their own
- * files; this one only dispatches.
+ * kvm.c - the public entry points: open and close, symbol lookup and the
+ * read/write family.  Errors and the handle's basics are in errors.c, core
+ * formats in formats.c and their own files; this one only dispatches.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,118 +17,7 @@
 #define LIVE_MEM "/dev/mem"
 #define LIVE_SYMS "/proc/kallsyms"
 
-/* ---- errors ---- */
-
-void kvm_err(kvm_t *kd, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(kd->errbuf, sizeof(kd->errbuf), fmt, ap);
-	va_end(ap);
-	kd->errnum = errnum;
-	/* Callers that see only kvm.h (no kvm_errno) learn the cause too. */
-	errno = errnum;
-}
-
-/*
- * A public call is failing with the message set: print it when kvm_open
- * was given an errstr, as the native libraries do.  Messages of inner
- * steps that were retried or replaced are never printed.
- */
-int kvm_report(kvm_t *kd)
-{
-	if (kd->program != NULL)
-		fprintf(stderr, "%s: %s\n", kd->program, kd->errbuf);
-	errno = kd->errnum;
-	return -1;
-}
-
-/* "<path>: <strerror>" (or "<path>: <what>: <strerror>") for a failed call. */
-void kvm_syserr(kvm_t *kd, const char *path, const char *what)
-{
-	int e = errno;
-
-	if (what != NULL)
-		kvm_err(kd, e, "%s: %s: %s", path, what, strerror(e));
-	else
-		kvm_err(kd, e, "%s: %s", path, strerror(e));
-}
-
-int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
-		   const char *space)
-{
-	unsigned long long a = (unsigned long long)addr;
-
-	kd->erraddr = addr;
-	switch (st) {
-	case KVM_UNMAPPED:
-		kvm_err(kd, EFAULT, "%s address 0x%llx is not mapped in %s",
-			space, a, kd->core.path);
-		break;
-	case KVM_EXCLUDED:
-		kvm_err(kd, ENODATA,
-			"%s address 0x%llx: page excluded from %s (filtered dump)",
-			space, a, kd->core.path);
-		break;
-	case KVM_NOTRANS:
-		kvm_err(kd, EFAULT, "%s address 0x%llx: cannot translate virtual addresses in %s: %s",
-			space, a, kd->core.path,
-			kd->notrans[0] ? kd->notrans : "no page tables for this architecture");
-		break;
-	case KVM_RDONLY:
-		kvm_err(kd, EROFS, "%s address 0x%llx: cannot write %s there",
-			space, a, kd->core.path);
-		break;
-	case KVM_IOERR_MSG: {
-		/* The format reader said what is wrong: keep its words. */
-		char why[KVM_ERRBUF_SIZE];
-		snprintf(why, sizeof(why), "%s", kd->errbuf);
-		kvm_err(kd, EIO, "%s address 0x%llx: %s", space, a, why);
-		break;
-	}
-	default:
-		kvm_err(kd, EIO, "%s address 0x%llx: I/O error or corrupt data in %s",
-			space, a, kd->core.path);
-		break;
-	}
-	return -1;
-}
-
-char *kvm_geterr(kvm_t *kd)
-{
-	static char empty[] = "";
-	return kd == NULL ? empty : kd->errbuf;
-}
-
-int kvm_errno(kvm_t *kd)
-{
-	return kd == NULL ? EINVAL : kd->errnum;
-}
-
-uint64_t kvm_erraddr(kvm_t *kd)
-{
-	return kd == NULL ? 0 : kd->erraddr;
-}
-
 /* ---- open and close ---- */
-
-static void kvm_free(kvm_t *kd)
-{
-	if (kd->physops != NULL && kd->physops->close != NULL)
-		kd->physops->close(kd);
-	if (kd->arch != NULL && kd->arch->close != NULL)
-		kd->arch->close(kd);
-	kvm_file_close(&kd->core);
-	kvm_symtab_free(&kd->syms);
-	free(kd->vsegs.v);
-	free(kd->psegs.v);
-	free(kd->vmcoreinfo);
-	free(kd->osrelease_hdr);
-	free(kd->namelist);
-	free(kd->program);
-	free(kd);
-}
 
 int kvm_close(kvm_t *kd)
 {
@@ -135,7 +25,7 @@ int kvm_close(kvm_t *kd)
 		errno = EINVAL;
 		return -1;
 	}
-	kvm_free(kd);
+	kvm_handle_free(kd);
 	return 0;
 }
 
@@ -178,18 +68,8 @@ static int open_core(kvm_t *kd, const char *corefile)
 		n = sizeof(head); /* /proc/kcore may report 0 where unsized */
 	if (kvm_file_pread(kd, &kd->core, 0, head, n) != 0)
 		return -1;
-	if (kvm_elf_is(head, n)) {
-		if (kvm_core_elf_open(kd, head, n) != 0)
-			return -1;
-	} else if (kvm_kdump_probe(head, n)) {
-		if (kvm_kdump_open(kd) != 0)
-			return -1;
-	} else {
-		kvm_err(kd, EINVAL,
-			"%s is not a kernel core file (not ELF, kdump or flattened kdump)",
-			kd->core.path);
+	if (kvm_core_formats_open(kd, head, n) != 0)
 		return -1;
-	}
 	/* The data model (illumos): a core of another word size is an opt-in. */
 	if (kd->elfclass != (int)(sizeof(void *) * 8) && !(kd->opts & KVM_OPT_FOREIGN)) {
 		kvm_err(kd, EINVAL, "%s is a %d-bit core file - cannot examine with %d-bit libkvm",
@@ -248,9 +128,13 @@ static int open_namelist(kvm_t *kd, const char *namelist)
 	return 0;
 }
 
-kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
-		   const char *swapfile, int flag, const char *errstr,
-		   char *errbuf, unsigned opts, size_t cache_pages)
+/* The caller's options, as far as its struct goes (older callers pass less). */
+#define OPT_HAS(o, field) \
+	((o)->size >= offsetof(struct kvm_open_opts, field) + sizeof((o)->field))
+
+kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
+		     const char *swapfile, int flag, const char *errstr,
+		     char *errbuf, const struct kvm_open_opts *o)
 {
 	kvm_t *kd = calloc(1, sizeof(*kd));
 	int e;
@@ -265,12 +149,29 @@ kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
 	}
 	kd->core.fd = -1;
 	kd->flag = flag;
-	kd->opts = opts;
 	kd->pagesize = 4096;
-	kd->cache_pages = cache_pages ? cache_pages : KVM_DEFAULT_CACHE_PAGES;
+	kd->cache_pages = KVM_DEFAULT_CACHE_PAGES;
 	if (errstr != NULL && (kd->program = strdup(errstr)) == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory");
 		goto fail;
+	}
+	if (o != NULL) {
+		if (OPT_HAS(o, flags))
+			kd->opts = o->flags;
+		if (OPT_HAS(o, cache_pages) && o->cache_pages != 0)
+			kd->cache_pages = o->cache_pages;
+		if (OPT_HAS(o, format) && o->format != NULL) {
+			if (kvm_core_format_check(kd, o->format) != 0)
+				goto fail;
+			if ((kd->want_format = strdup(o->format)) == NULL) {
+				kvm_err(kd, ENOMEM, "out of memory");
+				goto fail;
+			}
+		}
+		if (OPT_HAS(o, nparts) && o->nparts != 0) {
+			kvm_err(kd, ENOTSUP, "opening a dump in several parts is not supported yet");
+			goto fail;
+		}
 	}
 	if (flag != O_RDONLY && flag != O_RDWR) {
 		kvm_err(kd, EINVAL, "illegal flag 0x%x to kvm_open()", (unsigned)flag);
@@ -300,9 +201,22 @@ fail:
 	if (errbuf != NULL)
 		snprintf(errbuf, KVM_ERRBUF_SIZE, "%s", kd->errbuf);
 	e = kd->errnum ? kd->errnum : EINVAL;
-	kvm_free(kd);
+	kvm_handle_free(kd);
 	errno = e;
 	return NULL;
+}
+
+kvm_t *kvm_open_ex(const char *namelist, const char *corefile,
+		   const char *swapfile, int flag, const char *errstr,
+		   char *errbuf, unsigned opts, size_t cache_pages)
+{
+	struct kvm_open_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.flags = opts;
+	o.cache_pages = cache_pages;
+	return kvm_open_opts(namelist, corefile, swapfile, flag, errstr, errbuf, &o);
 }
 
 kvm_t *kvm_open(const char *namelist, const char *corefile,

@@ -21,7 +21,30 @@ extern "C" {
 #define KVM_DEFAULT_CACHE_PAGES 4096
 
 /*
- * kvm_open with everything: errstr prints errors to stderr as kvm_open does;
+ * Open options, extensible: set size = sizeof(struct kvm_open_opts) and
+ * zero what you do not use (memset); fields past the size a caller was
+ * built with read as unset.  New fields go at the end.
+ */
+struct kvm_open_opts {
+	size_t size;        /* sizeof(struct kvm_open_opts) */
+	unsigned flags;     /* KVM_OPT_* */
+	size_t cache_pages; /* bound of the decompressed-page cache; 0 = default */
+	const char *format; /* force a core format by name ("elf", "kdump"), or NULL */
+	const char *const *parts; /* the files of a dump written in parts, or NULL */
+	size_t nparts;      /* how many; corefile is NULL then */
+};
+
+/*
+ * kvm_open with options: errstr prints errors to stderr as kvm_open does;
+ * errbuf (KVM_ERRBUF_SIZE bytes, may be NULL) receives an open failure's
+ * message as kvm_openfiles does.  o may be NULL (no options).
+ */
+kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
+		     const char *swapfile, int flag, const char *errstr,
+		     char *errbuf, const struct kvm_open_opts *o);
+
+/*
+ * kvm_open_opts with the first options as arguments: errstr prints errors to stderr as kvm_open does;
  * errbuf (KVM_ERRBUF_SIZE bytes, may be NULL) receives an open failure's
  * message as kvm_openfiles does.  cache_pages 0 means the default.
  */

@@ -152,14 +152,31 @@ struct __kvm {
 	struct kvm_symtab syms;
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
+	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
 };
 
-/* kvm.c: errors. */
+/* errors.c: errors and the handle. */
 void kvm_err(kvm_t *kd, int errnum, const char *fmt, ...) KVM_PRINTF(3, 4);
 void kvm_syserr(kvm_t *kd, const char *path, const char *what);
 int kvm_report(kvm_t *kd);
 int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
 		   const char *space);
+void kvm_handle_free(kvm_t *kd);
+
+/*
+ * formats.c: the core formats open tries in order.  probe looks at the
+ * first bytes of the file (n of them, up to 512); open reads the rest.
+ * One entry per format; the open option format= names one to force.
+ */
+struct kvm_core_format {
+	const char *name;
+	int (*probe)(const unsigned char *head, size_t n);
+	int (*open)(kvm_t *kd, const unsigned char *head, size_t n);
+	const char *what; /* for messages: "ELF core", ... */
+};
+extern const struct kvm_core_format kvm_core_formats[];
+int kvm_core_formats_open(kvm_t *kd, const unsigned char *head, size_t n);
+int kvm_core_format_check(kvm_t *kd, const char *name);
 
 /* file.c */
 int kvm_file_open(kvm_t *kd, struct kvm_file *f, const char *path, int flag,

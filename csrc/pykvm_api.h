@@ -14,10 +14,24 @@ const char *pykvm_platform(void);
 /* Features this build has (1) or lacks (0). */
 int pykvm_has(const char *feature);
 
-/* Open: errstr prints as kvm_open does; errbuf (2048 bytes) gets the message. */
+/*
+ * Open options: the shim's struct kvm_open_opts (kvm_ext.h) field for
+ * field, without size (the glue sets it).  A native libkvm has none of
+ * them: any field set fails the open with ENOTSUP.
+ */
+struct pykvm_open_opts {
+	unsigned flags;      /* KVM_OPT_*: foreign 0x1, excluded_zero 0x2 */
+	size_t cache_pages;  /* 0 = default */
+	const char *format;  /* force a core format, or NULL */
+	const char *const *parts; /* a dump in parts (corefile NULL), or NULL */
+	size_t nparts;
+};
+
+/* Open: errstr prints as kvm_open does; errbuf (2048 bytes) gets the
+ * message; o may be NULL. */
 kvm_t *pykvm_open(const char *namelist, const char *corefile,
 		  const char *swapfile, int flag, const char *errstr,
-		  char *errbuf, unsigned opts, size_t cache_pages);
+		  char *errbuf, const struct pykvm_open_opts *o);
 int pykvm_close(kvm_t *kd);
 const char *pykvm_geterr(kvm_t *kd);
 int pykvm_errno(kvm_t *kd);

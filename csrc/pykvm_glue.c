@@ -52,10 +52,21 @@ int pykvm_has(const char *feature)
 
 kvm_t *pykvm_open(const char *namelist, const char *corefile,
 		  const char *swapfile, int flag, const char *errstr,
-		  char *errbuf, unsigned opts, size_t cache_pages)
+		  char *errbuf, const struct pykvm_open_opts *o)
 {
-	return kvm_open_ex(namelist, corefile, swapfile, flag, errstr, errbuf,
-			   opts, cache_pages);
+	struct kvm_open_opts ko;
+
+	if (o == NULL)
+		return kvm_open_opts(namelist, corefile, swapfile, flag, errstr,
+				     errbuf, NULL);
+	memset(&ko, 0, sizeof(ko));
+	ko.size = sizeof(ko);
+	ko.flags = o->flags;
+	ko.cache_pages = o->cache_pages;
+	ko.format = o->format;
+	ko.parts = o->parts;
+	ko.nparts = o->nparts;
+	return kvm_open_opts(namelist, corefile, swapfile, flag, errstr, errbuf, &ko);
 }
 
 int pykvm_close(kvm_t *kd)

@@ -342,7 +342,7 @@ uncaptured:
 
 pykvm_handle_t *pykvm_open(const char *namelist, const char *corefile,
 			   const char *swapfile, int flag, const char *errstr,
-			   char *errbuf, unsigned opts, size_t cache_pages)
+			   char *errbuf, const struct pykvm_open_opts *o)
 {
 	char msg[MSG_SIZE];
 	struct native *n;
@@ -352,7 +352,8 @@ pykvm_handle_t *pykvm_open(const char *namelist, const char *corefile,
 	/* Printing with errstr is the Python layer's job over a native libkvm. */
 	(void)errstr;
 	msg[0] = '\0';
-	if (opts != 0 || cache_pages != 0) {
+	if (o != NULL && (o->flags != 0 || o->cache_pages != 0 || o->format != NULL ||
+			  o->parts != NULL || o->nparts != 0)) {
 		snprintf(msg, sizeof(msg), "open options are not available with the native libkvm of %s",
 			 PLATFORM);
 		e = ENOTSUP;

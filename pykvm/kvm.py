@@ -64,20 +64,30 @@ class Kvm:
     def __init__(self, namelist=None, corefile=None, swapfile=None,
                  flag: int = os.O_RDONLY, errstr: Optional[str] = None,
                  print_errors: bool = False, *, foreign: bool = False,
-                 excluded_zero: bool = False, cache_pages: int = 0):
+                 excluded_zero: bool = False, cache_pages: int = 0,
+                 format: Optional[str] = None):
         self._kd = ffi.NULL
         self.prefix = errstr
         self.print_errors = print_errors
         self.flag = flag
         opts = (OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
-        if opts or cache_pages:
+        if opts or cache_pages or format is not None:
             self._require("options", "open options")
         if cache_pages < 0:
             raise ValueError("cache_pages must be >= 0")
+        # struct pykvm_open_opts; keep the C strings alive through the call.
+        c_opts = ffi.new("struct pykvm_open_opts *")
+        c_opts.flags = opts
+        c_opts.cache_pages = cache_pages
+        keep = []
+        if format is not None:
+            keep.append(ffi.new("char[]", os.fsencode(format)))
+            c_opts.format = keep[-1]
         errbuf = ffi.new("char[]", ERRBUF_SIZE)
         c_errstr = os.fsencode(errstr) if (errstr is not None and print_errors) else ffi.NULL
         kd = lib.pykvm_open(_path(namelist), _path(corefile), _path(swapfile), flag,
-                            c_errstr, errbuf, opts, cache_pages)
+                            c_errstr, errbuf, c_opts)
+        del keep
         if kd == ffi.NULL:
             err = ffi.errno
             # One message, or (illumos: what kvm_open printed) one per line.

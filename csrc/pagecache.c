@@ -1,0 +1,299 @@
+/*
+ * pagecache.c - the bounded, striped cache of decoded pages (pagecache.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pagecache.h"
+
+#define CACHE_WAYS 8 /* slots per cache set */
+#define CACHE_STRIPES 64
+
+enum { SLOT_EMPTY, SLOT_VALID, SLOT_FILLING };
+
+struct slot {
+	uint64_t key;
+	unsigned char *data; /* page_size bytes, allocated on first use */
+	unsigned char state;
+	unsigned char ref; /* CLOCK: used since the hand last passed */
+};
+
+/* One lock and the cache sets it guards. */
+struct stripe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* a slot being filled was published */
+	struct slot *slots; /* nsets sets of ways slots */
+	unsigned char *hands;
+	size_t nsets;
+	size_t used; /* valid slots */
+	unsigned waiters;
+	int ready;
+	char pad[64]; /* keep the next stripe's lock off these cache lines */
+};
+
+struct kvm_pagecache {
+	struct stripe *stripes;
+	size_t nstripes;
+	unsigned ways;
+	size_t page_size;
+};
+
+void kvm_pagecache_free(struct kvm_pagecache *c)
+{
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	if (c->stripes != NULL) {
+		for (i = 0; i < c->nstripes; i++) {
+			struct stripe *s = &c->stripes[i];
+			if (s->slots != NULL)
+				for (j = 0; j < s->nsets * c->ways; j++)
+					free(s->slots[j].data);
+			free(s->slots);
+			free(s->hands);
+			if (s->ready) {
+				pthread_mutex_destroy(&s->mu);
+				pthread_cond_destroy(&s->cv);
+			}
+		}
+		free(c->stripes);
+	}
+	free(c);
+}
+
+/*
+ * At most max_pages pages: sets of CACHE_WAYS slots, spread over up to
+ * CACHE_STRIPES locks.  Page buffers are allocated when first filled.
+ */
+struct kvm_pagecache *kvm_pagecache_new(kvm_t *kd, size_t max_pages,
+					size_t page_size)
+{
+	struct kvm_pagecache *c = calloc(1, sizeof(*c));
+	size_t pages = max_pages ? max_pages : 1, total_sets, i;
+
+	if (c == NULL)
+		goto nomem;
+	c->page_size = page_size;
+	c->ways = pages < CACHE_WAYS ? (unsigned)pages : CACHE_WAYS;
+	total_sets = pages / c->ways;
+	c->nstripes = total_sets < CACHE_STRIPES ? total_sets : CACHE_STRIPES;
+	c->stripes = calloc(c->nstripes, sizeof(*c->stripes));
+	if (c->stripes == NULL)
+		goto nomem;
+	for (i = 0; i < c->nstripes; i++) {
+		struct stripe *s = &c->stripes[i];
+		/* The sets shared out: some stripes get one more. */
+		s->nsets = total_sets / c->nstripes + (i < total_sets % c->nstripes);
+		s->slots = calloc(s->nsets * c->ways, sizeof(*s->slots));
+		s->hands = calloc(s->nsets, 1);
+		if (s->slots == NULL || s->hands == NULL)
+			goto nomem;
+		if (pthread_mutex_init(&s->mu, NULL) != 0)
+			goto nolock;
+		if (pthread_cond_init(&s->cv, NULL) != 0) {
+			pthread_mutex_destroy(&s->mu);
+			goto nolock;
+		}
+		s->ready = 1;
+	}
+	return c;
+nomem:
+	kvm_pagecache_free(c);
+	kvm_err(kd, ENOMEM, "%s: out of memory for the page cache", kd->core.path);
+	return NULL;
+nolock:
+	kvm_pagecache_free(c);
+	kvm_err(kd, EAGAIN, "%s: cannot create the page cache's locks", kd->core.path);
+	return NULL;
+}
+
+/* The stripe and set a key lives in. */
+static struct slot *set_of(struct kvm_pagecache *c, uint64_t key,
+			   struct stripe **sp, unsigned char **hand)
+{
+	uint64_t h = (key * 0x9E3779B97F4A7C15ULL) >> 17;
+	struct stripe *s = &c->stripes[h % c->nstripes];
+	size_t set_no = (size_t)((h / c->nstripes) % s->nsets);
+
+	*sp = s;
+	*hand = &s->hands[set_no];
+	return s->slots + set_no * c->ways;
+}
+
+static struct slot *cache_find(struct slot *set, unsigned ways, uint64_t key)
+{
+	unsigned i;
+
+	for (i = 0; i < ways; i++)
+		if (set[i].key == key && set[i].state != SLOT_EMPTY)
+			return &set[i];
+	return NULL;
+}
+
+/* CLOCK: an empty slot, else the first not used since the hand passed. */
+static struct slot *cache_victim(struct slot *set, unsigned ways,
+				 unsigned char *hand)
+{
+	unsigned i;
+
+	for (i = 0; i < 2 * ways; i++) {
+		struct slot *c = &set[*hand];
+		*hand = (unsigned char)((*hand + 1) % ways);
+		if (c->state == SLOT_EMPTY)
+			return c;
+		if (c->state == SLOT_FILLING)
+			continue;
+		if (c->ref) {
+			c->ref = 0;
+			continue;
+		}
+		return c;
+	}
+	return NULL; /* every slot is being filled: wait */
+}
+
+int kvm_pagecache_lookup(struct kvm_pagecache *c, uint64_t key, size_t off,
+			 void *out, size_t n)
+{
+	struct stripe *s;
+	unsigned char *hand;
+	struct slot *set = set_of(c, key, &s, &hand), *e;
+	int hit = 0;
+
+	pthread_mutex_lock(&s->mu);
+	e = cache_find(set, c->ways, key);
+	if (e != NULL && e->state == SLOT_VALID) {
+		memcpy(out, e->data + off, n);
+		if (!e->ref)
+			e->ref = 1;
+		hit = 1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return hit;
+}
+
+/*
+ * Claim a slot for key with the stripe locked: the valid slot holding it
+ * (*valid = 1), or a victim marked SLOT_FILLING; waits while key is being
+ * filled by another reader or every slot of the set is.
+ */
+static struct slot *claim(struct kvm_pagecache *c, struct stripe *s,
+			  struct slot *set, unsigned char *hand, uint64_t key,
+			  int *valid)
+{
+	struct slot *e;
+
+	for (;;) {
+		e = cache_find(set, c->ways, key);
+		if (e != NULL && e->state == SLOT_VALID) {
+			*valid = 1;
+			return e;
+		}
+		if (e == NULL && (e = cache_victim(set, c->ways, hand)) != NULL)
+			break;
+		s->waiters++;
+		pthread_cond_wait(&s->cv, &s->mu);
+		s->waiters--;
+	}
+	*valid = 0;
+	if (e->state == SLOT_VALID)
+		s->used--;
+	e->key = key;
+	e->state = SLOT_FILLING;
+	e->ref = 0;
+	return e;
+}
+
+/* Publish a claimed slot (ok) or give it back, with the stripe locked. */
+static void publish(struct stripe *s, struct slot *e, int ok)
+{
+	if (ok) {
+		e->state = SLOT_VALID;
+		e->ref = 1;
+		s->used++;
+	} else {
+		e->state = SLOT_EMPTY;
+	}
+	if (s->waiters)
+		pthread_cond_broadcast(&s->cv);
+}
+
+enum kvm_status kvm_pagecache_read(kvm_t *kd, struct kvm_pagecache *c,
+				   uint64_t key, size_t off, void *out,
+				   size_t n, kvm_page_fill_fn fill, void *arg)
+{
+	struct stripe *s;
+	unsigned char *hand;
+	struct slot *set = set_of(c, key, &s, &hand), *e;
+	enum kvm_status st;
+	int valid;
+
+	pthread_mutex_lock(&s->mu);
+	e = claim(c, s, set, hand, key, &valid);
+	if (valid) {
+		memcpy(out, e->data + off, n);
+		if (!e->ref)
+			e->ref = 1;
+		pthread_mutex_unlock(&s->mu);
+		return KVM_OK;
+	}
+	pthread_mutex_unlock(&s->mu);
+
+	/* The slot is ours until published: fill it without the lock. */
+	if (e->data == NULL && (e->data = malloc(c->page_size)) == NULL) {
+		kvm_err(kd, ENOMEM, "%s: out of memory for the page cache", kd->core.path);
+		st = KVM_IOERR_MSG;
+	} else {
+		st = fill(kd, arg, key, e->data);
+	}
+
+	pthread_mutex_lock(&s->mu);
+	if (st == KVM_OK)
+		memcpy(out, e->data + off, n);
+	publish(s, e, st == KVM_OK);
+	pthread_mutex_unlock(&s->mu);
+	return st;
+}
+
+int kvm_pagecache_insert(struct kvm_pagecache *c, uint64_t key,
+			 const void *page)
+{
+	struct stripe *s;
+	unsigned char *hand;
+	struct slot *set = set_of(c, key, &s, &hand), *e;
+	int valid, ok;
+
+	pthread_mutex_lock(&s->mu);
+	e = claim(c, s, set, hand, key, &valid);
+	if (valid) {
+		/* Replaced in place: readers wait while it is rewritten. */
+		e->state = SLOT_FILLING;
+		e->ref = 0;
+		s->used--;
+	}
+	pthread_mutex_unlock(&s->mu);
+	ok = e->data != NULL || (e->data = malloc(c->page_size)) != NULL;
+	if (ok)
+		memcpy(e->data, page, c->page_size);
+	pthread_mutex_lock(&s->mu);
+	publish(s, e, ok);
+	pthread_mutex_unlock(&s->mu);
+	return ok ? 0 : -1;
+}
+
+size_t kvm_pagecache_used(struct kvm_pagecache *c)
+{
+	size_t i, n = 0;
+
+	if (c == NULL)
+		return 0;
+	for (i = 0; i < c->nstripes; i++) {
+		pthread_mutex_lock(&c->stripes[i].mu);
+		n += c->stripes[i].used;
+		pthread_mutex_unlock(&c->stripes[i].mu);
+	}
+	return n;
+}
