@@ -15,7 +15,7 @@ from typing import Optional
 
 from ._kvm import ffi as _ffi, lib as _lib
 from .compat import kvm_close, kvm_nlist, kvm_open, kvm_read, kvm_write
-from .errors import (FaultError, KvmError, KvmFileNotFoundError, KvmFormatError,
+from .errors import (BadAddressError, ClosedError, FaultError, KvmError, KvmFileNotFoundError, KvmFormatError,
                      KvmIsADirectoryError, KvmPermissionError, PageExcludedError,
                      ReadOnlyError, SymbolNotFoundError, UnsupportedError)
 from .kvm import Kvm, Symbol, Symbols
@@ -54,6 +54,6 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
 __all__ = [
     "open", "Kvm", "Symbol", "Symbols", "backend", "platform", "has", "O_RDONLY", "O_RDWR",
     "KvmError", "KvmFileNotFoundError", "KvmPermissionError", "KvmIsADirectoryError",
-    "KvmFormatError", "FaultError", "PageExcludedError", "ReadOnlyError", "UnsupportedError",
+    "KvmFormatError", "FaultError", "BadAddressError", "ClosedError", "PageExcludedError", "ReadOnlyError", "UnsupportedError",
     "SymbolNotFoundError", "kvm_open", "kvm_read", "kvm_write", "kvm_nlist", "kvm_close",
 ]

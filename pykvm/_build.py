@@ -16,6 +16,12 @@ time by PYKVM_BACKEND:
 
 The shim's optional codecs (zlib, LZO, snappy, zstd) are each compiled in
 when their header and library link here.
+
+Beside it, pykvm._fast (csrc/python/pykvm_fast.c): the hot reads written
+against the CPython C API.  It has no libkvm code: it calls the functions
+of pykvm._kvm (whichever backend) through addresses pykvm/kvm.py hands it.
+It uses the limited API (abi3) on Python >= 3.11, the first whose stable
+ABI has both METH_FASTCALL and the buffer protocol; the full API before.
 """
 
 from __future__ import annotations
@@ -182,6 +188,40 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
 
 ffi, ffi_backend = make_ffi(os.path.relpath(CSRC))
 
+# The fast path's stable-ABI floor: METH_FASTCALL (3.10) and Py_buffer (3.11).
+FAST_LIMITED_API = (3, 11)
+
+
+def fast_extension(csrc: str):
+    """The setuptools Extension for pykvm._fast; csrc names csrc/ as make_ffi's does."""
+    from setuptools import Extension
+
+    limited = sys.version_info >= FAST_LIMITED_API and not hasattr(sys, "gettotalrefcount")
+    macros = [("PYKVM_LIMITED_API", "0x030B0000")] if limited else []
+    return Extension(
+        "pykvm._fast",
+        sources=[os.path.join(csrc, "python", "pykvm_fast.c")],
+        define_macros=macros,
+        extra_compile_args=["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"],
+        py_limited_api=limited,
+    )
+
+
+def build_fast(build: Path) -> Path:
+    """Compile pykvm._fast under build/ (out of tree); returns the module file."""
+    from setuptools import Distribution
+
+    dist = Distribution({"ext_modules": [fast_extension(str(CSRC))],
+                         "script_name": "_build.py"})
+    cmd = dist.get_command_obj("build_ext")
+    cmd.build_lib = str(build / "fast-lib")
+    cmd.build_temp = str(build / "fast-temp")
+    cmd.force = True
+    cmd.ensure_finalized()
+    cmd.run()
+    [out] = cmd.get_outputs()
+    return Path(out)
+
 def main(argv: list[str]) -> None:
     """Build out of tree (--build-dir) and copy the module into --into."""
     import argparse
@@ -204,7 +244,11 @@ def main(argv: list[str]) -> None:
     for old in into.glob("_kvm.*.so"):
         old.unlink()
     shutil.copy2(built, into / built.name)
-    print(f"built {into / built.name} ({backend})")
+    fast = build_fast(build)
+    for old in into.glob("_fast.*.so"):
+        old.unlink()
+    shutil.copy2(fast, into / fast.name)
+    print(f"built {into / built.name} ({backend}) and {into / fast.name}")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,15 @@ class FaultError(KvmError):
     """An address has no memory behind it in this core (``address`` says which)."""
 
 
+class BadAddressError(FaultError, ValueError):
+    """An address (or an address range) outside 0 .. 2**64 - 1: never mapped,
+    and a wrong argument (``address`` is the value given)."""
+
+
+class ClosedError(KvmError, ValueError):
+    """I/O on a closed handle (a ValueError, as for a closed file)."""
+
+
 class PageExcludedError(FaultError):
     """The page exists but the dump's filter left it out (makedumpfile -d)."""
 

@@ -6,11 +6,12 @@ import errno as _errno
 import os
 import struct
 import sys
-import threading
 from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from ._fast import Reader as _Reader, setup as _fast_setup
 from ._kvm import ffi, lib
-from .errors import KvmError, SymbolNotFoundError, UnsupportedError, error_for
+from .errors import (BadAddressError, ClosedError, KvmError, SymbolNotFoundError, UnsupportedError,
+                     error_for)
 
 Buffer = Union[bytearray, memoryview]
 
@@ -20,9 +21,13 @@ OPT_EXCLUDED_ZERO = 0x2
 
 ERRBUF_SIZE = 2048
 
-_UNKNOWN = object()  # a page the fast path has not asked about yet
-_SEEN = object()  # a compressed page read once: kept as bytes if read again
-_SCRATCH_SIZE = 4096  # reads up to this size go through a per-thread buffer
+_U64_MAX = (1 << 64) - 1
+
+# The hot reads (Kvm.read, readinto, read_u*, read_member, batches) are
+# pykvm._fast's, in C: it calls these pykvm_api.h functions of the cffi
+# module, so both reach the same handle of the same library.
+_fast_setup(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+              for name in ("pykvm_read", "pykvm_pread", "pykvm_read_many", "pykvm_read_scatter")))
 
 # Over the shim, the C library prints "<errstr>: <message>" itself when given
 # the errstr.  Over a native libkvm the glue never prints (illumos's open
@@ -58,8 +63,13 @@ def _path(p: Union[str, os.PathLike, None]):
     return ffi.NULL if p is None else os.fsencode(p)
 
 
-class Kvm:
-    """An open libkvm handle.  Use :func:`pykvm.open` to make one."""
+class Kvm(_Reader):
+    """An open libkvm handle.  Use :func:`pykvm.open` to make one.
+
+    The reads (read, readinto, read_u8 .. read_s64, read_pointer,
+    read_member, read_cstring, read_many, read_scatter) are methods of the C
+    base class, pykvm._fast.Reader: one call from Python into the library.
+    """
 
     def __init__(self, namelist=None, corefile=None, swapfile=None,
                  flag: int = os.O_RDONLY, errstr: Optional[str] = None,
@@ -107,32 +117,15 @@ class Kvm:
         }
         self._info: Optional[Dict[str, object]] = None
         self._symbols: Optional[Symbols] = None
-        self._tls = threading.local()
-        self._mm = None  # ffi.buffer over the core file's mapping, if any
-        self._pages: Dict[int, Optional[int]] = {}
-        # Compressed dumps: recently read pages, decompressed, as bytes.
-        self._zpages: Optional[Dict[int, object]] = None
-        self._zlimit = cache_pages or 4096
-        if lib.pykvm_has(b"info") and "compression" in self.info:
-            self._zpages = {}
-        elif lib.pykvm_has(b"page_offset"):
-            self._share_mapping()
-
-    def _share_mapping(self) -> None:
-        """Use the C library's mapping of the core file here too: a read of a
-        page stored whole in the file is then a slice, with no call into C."""
-        size = ffi.new("uint64_t *")
-        base = lib.pykvm_mapping(self._kd, size)
-        if base != ffi.NULL:
-            self._mm = ffi.buffer(base, size[0])
+        word = self._fact("word_size")
+        self._bind(int(ffi.cast("uintptr_t", kd)), self.byteorder != sys.byteorder,
+                   4 if word == 32 else 8, bool(lib.pykvm_has(b"pread")))
 
     # ---- lifetime ----
 
     def close(self) -> None:
         """Close the handle; closing twice is harmless."""
-        self._mm = None  # the C library's mapping: unusable once closed
-        self._pages = {}
-        self._zpages = None
+        self._unbind()  # the C reads first: they hold the raw handle
         kd, self._kd = self._kd, ffi.NULL
         if kd != ffi.NULL:
             lib.pykvm_close(kd)
@@ -155,7 +148,7 @@ class Kvm:
 
     def _handle(self):
         if self._kd == ffi.NULL:
-            raise KvmError(_errno.EBADF, "I/O operation on a closed kvm handle", None, self.prefix)
+            raise ClosedError(_errno.EBADF, "I/O operation on a closed kvm handle", None, self.prefix)
         return self._kd
 
     # ---- errors ----
@@ -182,6 +175,29 @@ class Kvm:
         sys.stderr.write("".join(f"{prefix}: {line}\n" for line in lines))
         sys.stderr.flush()
 
+    def _batch_error(self, err: int, addr: int, physical: bool) -> KvmError:
+        """The exception of a batch read's first failure (errno err at addr)."""
+        return error_for(err, f"{'physical' if physical else 'virtual'} address "
+                         f"0x{addr:x}: {os.strerror(err)}", self.corefile, self.prefix, addr)
+
+    def _bad_address(self, addr) -> KvmError:
+        """An address that is no 64-bit address (negative, or 2**64 and above)."""
+        return BadAddressError(_errno.EFAULT, f"address {addr:#x} is outside 0 .. 0x{_U64_MAX:x}",
+                               self.corefile, self.prefix, int(addr))
+
+    def _bad_range(self, addr: int, size: int) -> KvmError:
+        """A range that runs past the top of the address space."""
+        return BadAddressError(_errno.EFAULT, f"{size} bytes at 0x{addr:x} run past the top of "
+                               f"the address space (0x{_U64_MAX:x})", self.corefile, self.prefix,
+                               addr)
+
+    def _addr(self, addr) -> int:
+        """addr as a C address, or BadAddressError (for the calls not in _fast)."""
+        a = addr.__index__()
+        if not 0 <= a <= _U64_MAX:
+            raise self._bad_address(a)
+        return a
+
     def _fact(self, key: str, default: object = None) -> object:
         """kvm_info's fact, or over a native libkvm what the open arguments say."""
         if _HAS_INFO:
@@ -197,97 +213,14 @@ class Kvm:
 
     # ---- reading and writing ----
 
-    # For pages stored whole in the mapped core file: page number -> (file
-    # offset - address), learnt from the C library once per page; pages that
-    # are not (unmapped, split, compressed) are remembered as None.
-    _PAGE_CACHE_LIMIT = 1 << 20
-
-    def _learn_page(self, addr: int) -> Optional[int]:
-        off = lib.pykvm_page_offset(self._handle(), addr, 0)
-        delta = None if off < 0 else off - (addr & ~4095)
-        if len(self._pages) >= self._PAGE_CACHE_LIMIT:
-            self._pages = {}
-        self._pages[addr >> 12] = delta
-        return delta
-
-    def _keep_zpage(self, addr: int, page) -> None:
-        zpages = self._zpages
-        if zpages is not None:
-            if len(zpages) >= self._zlimit:
-                zpages.popitem()  # bounded; atomic under the GIL
-            zpages[addr >> 12] = page
-
-    def _learn_zpage(self, addr: int) -> Optional[bytes]:
-        """Copy the (decompressed) page holding addr out of C and keep it;
-        None if it does not read whole (the caller's C read says why)."""
-        scratch = self._scratch()
-        if lib.pykvm_read(self._handle(), addr & ~4095, scratch, 4096) != 4096:
-            return None
-        page = ffi.unpack(scratch, 4096)
-        self._keep_zpage(addr, page)
-        return page
-
-    def _scratch(self):
-        """This thread's buffer for small reads through C."""
-        try:
-            return self._tls.scratch
-        except AttributeError:
-            scratch = self._tls.scratch = ffi.new("char[]", _SCRATCH_SIZE)
-            return scratch
-
-    def read(self, addr: int, size: int, physical: bool = False) -> bytes:
-        """Return size bytes at addr (kernel virtual, or physical)."""
-        if not physical and (addr & 4095) + size <= 4096:
-            if self._mm is not None:  # a page stored whole in the mapped file
-                delta = self._pages.get(addr >> 12, _UNKNOWN)
-                if delta is _UNKNOWN:
-                    delta = self._learn_page(addr)
-                if delta is not None:
-                    return self._mm[addr + delta:addr + delta + size]
-            elif self._zpages is not None:
-                # Compressed: a page read a second time is kept as bytes; the
-                # first read only notes it (a one-off read costs no copy).
-                page = self._zpages.get(addr >> 12, _UNKNOWN)
-                if page is _UNKNOWN:
-                    self._keep_zpage(addr, _SEEN)
-                else:
-                    if page is _SEEN:
-                        page = self._learn_zpage(addr)
-                    if page is not None:
-                        return page[addr & 4095:(addr & 4095) + size]
-        if size > _SCRATCH_SIZE or physical:
-            buf = bytearray(size)
-            self.readinto(addr, buf, physical)
-            return bytes(buf)
-        # Small reads through C: into this thread's scratch buffer, then one copy.
-        scratch = self._scratch()
-        if lib.pykvm_read(self._handle(), addr, scratch, size) != size:
-            raise self._error(_errno.EFAULT)
-        return ffi.unpack(scratch, size)
-
-    def readinto(self, addr: int, buffer: Buffer, physical: bool = False) -> int:
-        """Read len(buffer) bytes at addr straight into buffer; returns the count."""
-        kd = self._handle()
-        # bytearray is always writable: skip cffi's costlier checked form
-        cbuf = ffi.from_buffer(buffer) if type(buffer) is bytearray else \
-            ffi.from_buffer(buffer, require_writable=True)
-        n = len(cbuf)
-        if n == 0:
-            return 0
-        if physical:
-            self._require("pread", "physical reads")
-            r = lib.pykvm_pread(kd, addr, cbuf, n)
-        else:
-            r = lib.pykvm_read(kd, addr, cbuf, n)
-        if r != n:
-            raise self._error(_errno.EFAULT)
-        return n
-
     def write(self, addr: int, data, physical: bool = False) -> int:
         """Write data at addr; the handle must be open O_RDWR."""
         kd = self._handle()
+        addr = self._addr(addr)
         cbuf = ffi.from_buffer(data)
         n = len(cbuf)
+        if n > 1 and addr + n - 1 > _U64_MAX:
+            raise self._bad_range(addr, n)
         if physical:
             self._require("pwrite", "physical writes")
             r = lib.pykvm_pwrite(kd, addr, cbuf, n)
@@ -301,7 +234,7 @@ class Kvm:
         """The physical address behind a kernel virtual address."""
         kd = self._handle()
         self._require("physaddr", "kvm_physaddr")
-        pa = lib.pykvm_physaddr(kd, addr)
+        pa = lib.pykvm_physaddr(kd, self._addr(addr))
         if pa == 0xFFFFFFFFFFFFFFFF:
             raise self._error(_errno.EFAULT)
         return pa
@@ -313,62 +246,7 @@ class Kvm:
         """'little' or 'big': the core's byte order."""
         return str(self._fact("byte_order", sys.byteorder))
 
-    def _unpack(self, fmt: str, addr: int, physical: bool):
-        size = struct.calcsize(fmt)
-        prefix = "<" if self.byteorder == "little" else ">"
-        return struct.unpack(prefix + fmt, self.read(addr, size, physical))[0]
-
-    def read_u8(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("B", addr, physical)
-
-    def read_u16(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("H", addr, physical)
-
-    def read_u32(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("I", addr, physical)
-
-    def read_u64(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("Q", addr, physical)
-
-    def read_s32(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("i", addr, physical)
-
-    def read_s64(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("q", addr, physical)
-
-    def read_pointer(self, addr: int, physical: bool = False) -> int:
-        return self._unpack("Q" if self._fact("word_size") == 64 else "I", addr, physical)
-
-    def read_cstring(self, addr: int, maxlen: int = 4096, physical: bool = False,
-                     encoding: Optional[str] = "utf-8") -> Union[str, bytes]:
-        """The NUL-terminated string at addr (at most maxlen bytes).
-
-        Reads page by page so a string ending just before an unmapped page
-        still reads.
-        """
-        out = bytearray()
-        while len(out) < maxlen:
-            chunk = min(4096 - ((addr + len(out)) & 4095), maxlen - len(out))
-            data = self.read(addr + len(out), chunk, physical)
-            nul = data.find(b"\0")
-            if nul >= 0:
-                out += data[:nul]
-                break
-            out += data
-        return out.decode(encoding, "replace") if encoding else bytes(out)
-
     # ---- batches ----
-
-    def read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
-                  out: Optional[Buffer] = None) -> memoryview:
-        """Read size bytes at each address into one buffer (len(addrs) * size),
-        in one call.  addrs: a sequence of ints, or a buffer of uint64 (an
-        array('Q'), a NumPy uint64 array) used without conversion.  Raises at
-        the first failed address; try_read_many gives per-address results."""
-        buf, results, failed = self._read_many(addrs, size, physical, out)
-        if failed:
-            self._raise_first(addrs, results, physical)
-        return buf
 
     def try_read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
                       out: Optional[Buffer] = None):
@@ -389,33 +267,6 @@ class Kvm:
         results = ffi.new("int64_t[]", n)
         failed = lib.pykvm_read_many(kd, caddrs, n, size, cout, results, 1 if physical else 0)
         return memoryview(out)[:n * size], results, failed
-
-    def read_scatter(self, addrs: Sequence[int], sizes: Sequence[int],
-                     out: Optional[Buffer] = None) -> memoryview:
-        """Read sizes[i] bytes at addrs[i] for every i in one call, packed one
-        after another into one buffer (sum(sizes) bytes).  Both may be
-        sequences of ints or buffers of uint64."""
-        kd = self._handle()
-        caddrs, csizes = _u64s(addrs), _u64s(sizes)
-        n = len(caddrs)
-        if len(csizes) != n:
-            raise ValueError(f"{n} addresses but {len(csizes)} sizes")
-        total = sum(csizes)
-        if out is None:
-            out = bytearray(total)
-        cout = ffi.from_buffer(out, require_writable=True)
-        if len(cout) < total:
-            raise ValueError(f"out holds {len(cout)} bytes; {total} needed")
-        results = ffi.new("int64_t[]", n)
-        if lib.pykvm_read_scatter(kd, caddrs, csizes, n, cout, results):
-            self._raise_first(addrs, results, False)
-        return memoryview(out)[:total]
-
-    def _raise_first(self, addrs, results, physical: bool):
-        i = next(i for i in range(len(results)) if results[i] < 0)
-        a = addrs[i]
-        raise error_for(-results[i], f"{'physical' if physical else 'virtual'} address "
-                        f"0x{a:x}: {os.strerror(-results[i])}", self.corefile, self.prefix, a)
 
     def read_u64_array(self, addr: int, count: int, physical: bool = False) -> memoryview:
         """count 64-bit words at addr, as a memoryview of format 'Q' (native order)."""
