@@ -151,7 +151,7 @@ demo: build ## read a real kernel crash dump that ships in fixtures/demo
 	PYTHONPATH=. $(PYTHON) examples/demo.py fixtures/demo
 
 clean: ## remove build products (not the fixture cache)
-	rm -rf build pykvm/_kvm*.so pykvm/_kvm.c *.egg-info
+	rm -rf build pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info
 
 bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md
 	@$(PYTHON) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
