@@ -166,6 +166,7 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
         )
     else:
         macros, libs = codec_flags()
+        warn_missing_codecs(macros)
         sources = sorted(
             os.path.join(csrc, p.name) for p in CSRC.glob("*.c") if p.name not in NATIVE_ONLY
         )
@@ -180,7 +181,47 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
     return ffi, backend
 
 
-ffi, ffi_backend = make_ffi(os.path.relpath(CSRC))
+if __name__ != "__main__":  # setuptools (cffi_modules) takes ffi from here
+    ffi, ffi_backend = make_ffi(os.path.relpath(CSRC))
+
+# What decides the built module: when none of it changed, the in-place module
+# is kept (make build is then a no-op).
+BUILD_ENV = ("PYKVM_BACKEND", "PYKVM_NATIVE_MODE", "PYKVM_NATIVE_CFLAGS", "PYKVM_NATIVE_LDFLAGS",
+             "PYKVM_NATIVE_PREFIX", "CC", "CFLAGS", "LDFLAGS", "CPPFLAGS")
+HEADER_DIRS = ("/usr/include", "/usr/local/include")
+
+
+def build_key(into: Path) -> str:
+    """A hash of the sources, the build environment, the interpreter and
+    which codec headers exist here."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(CSRC.glob("*.[ch]")) + [Path(__file__).resolve()]
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for var in BUILD_ENV:
+        h.update(f"{var}={os.environ.get(var, '')}\0".encode())
+    prefix = os.environ.get("PYKVM_NATIVE_PREFIX")
+    if prefix:  # a libkvm rebuilt under the prefix
+        for lib in sorted(Path(prefix, "lib").glob("libkvm.so*")):
+            h.update(f"{lib}:{lib.stat().st_mtime_ns}\0".encode())
+    for _, header, _, _ in CODECS:
+        h.update(f"{header}:{any(Path(d, header).exists() for d in HEADER_DIRS)}\0".encode())
+    h.update(f"{sys.executable}\0{sys.version}\0{into.resolve()}".encode())
+    return h.hexdigest()
+
+
+def warn_missing_codecs(macros: list[tuple[str, str]]) -> None:
+    """Say which optional codecs this build lacks (their dumps then raise UnsupportedError)."""
+    have = {m for m, _ in macros}
+    for macro, header, lib, _ in CODECS:
+        if macro not in have:
+            name = macro[len("HAVE_"):].lower()
+            print(f"pykvm build: warning: no {name} ({header}, -l{lib}): kdump files "
+                  f"compressed with {name} will raise UnsupportedError; install its "
+                  f"development package and rebuild", file=sys.stderr)
+
 
 def main(argv: list[str]) -> None:
     """Build out of tree (--build-dir) and copy the module into --into."""
@@ -198,12 +239,22 @@ def main(argv: list[str]) -> None:
         return
     build = Path(args.build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
+    into = Path(args.into)
+    key = build_key(into)
+    stamp = build / "stamp"
+    try:
+        old_key, name = stamp.read_text().split()
+    except (OSError, ValueError):
+        old_key = name = ""
+    if old_key == key and (into / name).is_file():
+        print(f"{into / name} is up to date")
+        return
     absolute, backend = make_ffi(str(CSRC))
     built = Path(absolute.compile(tmpdir=str(build), verbose=False))
-    into = Path(args.into)
     for old in into.glob("_kvm.*.so"):
         old.unlink()
     shutil.copy2(built, into / built.name)
+    stamp.write_text(f"{key} {built.name}\n")
     print(f"built {into / built.name} ({backend})")
 
 
