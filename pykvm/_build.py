@@ -15,7 +15,9 @@ time by PYKVM_BACKEND:
   ``-lkvm`` pass a try-compile, else the shim.
 
 The shim's optional codecs (zlib, LZO, snappy, zstd) are each compiled in
-when their header and library link here.
+when their header and library link here; one that does not is named in a
+warning, and its dumps raise UnsupportedError (``pykvm.features()`` shows
+what a build has).  PYKVM_WITHOUT=snappy,zstd leaves codecs out on purpose.
 """
 
 from __future__ import annotations
@@ -118,15 +120,41 @@ def choose_backend() -> str:
     return backend
 
 
+def without() -> set[str]:
+    """The codecs PYKVM_WITHOUT names (comma or space separated)."""
+    names = set(os.environ.get("PYKVM_WITHOUT", "").replace(",", " ").split())
+    known = {m[len("HAVE_"):].lower() for m, *_ in CODECS}
+    if names - known:
+        sys.exit(f"PYKVM_WITHOUT: unknown codec(s) {', '.join(sorted(names - known))}; "
+                 f"choose from {', '.join(sorted(known))}")
+    return names
+
+
 def codec_flags() -> tuple[list[tuple[str, str]], list[str]]:
     macros: list[tuple[str, str]] = []
     libs: list[str] = []
+    skip = without()
     for macro, header, lib, func in CODECS:
+        if macro[len("HAVE_"):].lower() in skip:
+            continue
         src = f"#include <stddef.h>\n#include <{header}>\nint main(void) {{ return (int)(size_t)&{func}; }}\n"
         if try_link(src, [lib]):
             macros.append((macro, "1"))
             libs.append(lib)
     return macros, libs
+
+
+def warn_missing_codecs(macros: list[tuple[str, str]]) -> None:
+    """Say which optional codecs this build lacks (their dumps then raise UnsupportedError)."""
+    have = {m for m, _ in macros}
+    for macro, header, lib, _ in CODECS:
+        if macro not in have:
+            name = macro[len("HAVE_"):].lower()
+            why = ("left out by PYKVM_WITHOUT" if name in without()
+                   else f"{header} or -l{lib} not found")
+            print(f"pykvm build: warning: no {name} codec ({why}): kdump files compressed "
+                  f"with {name} will raise UnsupportedError; install its development "
+                  f"package and rebuild", file=sys.stderr)
 
 
 def cdef_text() -> str:
@@ -186,7 +214,7 @@ if __name__ != "__main__":  # setuptools (cffi_modules) takes ffi from here
 
 # What decides the built module: when none of it changed, the in-place module
 # is kept (make build is then a no-op).
-BUILD_ENV = ("PYKVM_BACKEND", "PYKVM_NATIVE_MODE", "PYKVM_NATIVE_CFLAGS", "PYKVM_NATIVE_LDFLAGS",
+BUILD_ENV = ("PYKVM_BACKEND", "PYKVM_WITHOUT", "PYKVM_NATIVE_MODE", "PYKVM_NATIVE_CFLAGS", "PYKVM_NATIVE_LDFLAGS",
              "PYKVM_NATIVE_PREFIX", "CC", "CFLAGS", "LDFLAGS", "CPPFLAGS")
 HEADER_DIRS = ("/usr/include", "/usr/local/include")
 
@@ -210,17 +238,6 @@ def build_key(into: Path) -> str:
         h.update(f"{header}:{any(Path(d, header).exists() for d in HEADER_DIRS)}\0".encode())
     h.update(f"{sys.executable}\0{sys.version}\0{into.resolve()}".encode())
     return h.hexdigest()
-
-
-def warn_missing_codecs(macros: list[tuple[str, str]]) -> None:
-    """Say which optional codecs this build lacks (their dumps then raise UnsupportedError)."""
-    have = {m for m, _ in macros}
-    for macro, header, lib, _ in CODECS:
-        if macro not in have:
-            name = macro[len("HAVE_"):].lower()
-            print(f"pykvm build: warning: no {name} ({header}, -l{lib}): kdump files "
-                  f"compressed with {name} will raise UnsupportedError; install its "
-                  f"development package and rebuild", file=sys.stderr)
 
 
 def main(argv: list[str]) -> None:

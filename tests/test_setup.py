@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -14,45 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-
-DEBIAN_PYTHON = "/usr/bin/python3"
+from conftest import DEBIAN_PYTHON, ROOT, run_make as make
 DEMO = ["-N", "fixtures/demo/kallsyms-demo.txt", "-M", "fixtures/demo/vmcore-demo.elf"]
-
-
-def fresh_copy(dest: Path) -> Path:
-    """The files a clone of this tree has (git's tracked files, as they are now)."""
-    res = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True)
-    if res.returncode == 0 and res.stdout:
-        names = [n for n in res.stdout.decode().split("\0") if n]
-    else:  # an unpacked sdist: everything but build products
-        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
-                 if p.is_file() and not {"build", ".venv", "__pycache__"} & set(p.parts)
-                 and not p.name.startswith("_kvm.")]
-    for name in names:
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
-
-
-def make(tree: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PYKVM_BACKEND", "PYKVM_NATIVE", "PYTHON", "VIRTUAL_ENV",
-                                    "MAKE"))}
-    environ.update(env)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(tree), *args],
-                          capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture(scope="module")
-def debian_demo(tmp_path_factory):
-    """A fresh copy after `make demo PYTHON=/usr/bin/python3`, and how long it took."""
-    tree = fresh_copy(tmp_path_factory.mktemp("clone") / "pykvm")
-    t0 = time.monotonic()
-    res = make(tree, "demo", f"PYTHON={DEBIAN_PYTHON}")
-    return tree, res, time.monotonic() - t0
 
 
 def test_debian_python_is_externally_managed():
@@ -62,8 +24,8 @@ def test_debian_python_is_externally_managed():
     assert Path(stdlib, "EXTERNALLY-MANAGED").is_file()
 
 
-def test_make_demo_with_debian_python_in_a_fresh_clone(debian_demo):
-    tree, res, took = debian_demo
+def test_make_demo_with_debian_python_in_a_fresh_clone(debian_clone):
+    tree, res, took = debian_clone
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "externally-managed-environment" not in res.stderr
     assert "matches the guest's own output: yes" in res.stdout
@@ -74,9 +36,9 @@ def test_make_demo_with_debian_python_in_a_fresh_clone(debian_demo):
     print(f"make demo with {DEBIAN_PYTHON} in a fresh copy: {took:.1f} s")
 
 
-def test_readme_commands_work_after_make_demo(debian_demo, tmp_path):
+def test_readme_commands_work_after_make_demo(debian_clone, tmp_path):
     """.venv/bin/pykvm and .venv/bin/python import pykvm from any directory."""
-    tree, res, _ = debian_demo
+    tree, res, _ = debian_clone
     assert res.returncode == 0
     truth = json.loads((tree / "fixtures" / "demo" / "truth.json").read_text())
     files = [str(tree / p) if p.startswith("fixtures") else p for p in DEMO]
@@ -96,8 +58,8 @@ def test_readme_commands_work_after_make_demo(debian_demo, tmp_path):
     assert out.stdout.split()[0].startswith(str(tree / "pykvm"))
 
 
-def test_make_build_again_is_a_no_op(debian_demo):
-    tree, res, _ = debian_demo
+def test_make_build_again_is_a_no_op(debian_clone):
+    tree, res, _ = debian_clone
     assert res.returncode == 0
     t0 = time.monotonic()
     again = make(tree, "build", f"PYTHON={DEBIAN_PYTHON}")
