@@ -207,6 +207,8 @@ install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm) and libkvm.p
 	ln -sf $(LIB_SONAME) "$$d/lib/libkvm.so"; \
 	install -m 644 $(LIB_A) "$$d/lib/"; \
 	private="$$(tr ' ' '\n' < $(LIB_CODECS) | grep '^-l' | tr '\n' ' ')-lpthread"; \
+	case " $$private " in *" -lsnappy "*) private="$$private -lstdc++";; esac; \
+	private="$$private -lm"; \
 	sed -e "s|@PREFIX@|$$p|" -e "s|@VERSION@|$(LIB_VERSION)|" -e "s|@LIBS_PRIVATE@|$$private|" \
 		csrc/libkvm.pc.in > "$$d/lib/pkgconfig/libkvm.pc"; \
 	echo "installed libkvm $(LIB_VERSION) under $$d (pkg-config: PKG_CONFIG_PATH=$$d/lib/pkgconfig)"
