@@ -52,6 +52,15 @@ NATIVE_MODES := freebsd illumos
 # Narrow any test run: make test-native TESTS=tests/test_cli.py PYTEST_ARGS=-x
 TESTS ?= tests
 PYTEST_ARGS ?=
+# make test-pythons: the shim built and a chosen part of the suite run under
+# the oldest and newest Pythons pykvm supports (python3.X on PATH, else the
+# newest pyenv build of that version), each in its own environment and copy
+# of the package under build/py-3.X.
+TEST_PYTHONS ?= 3.8 3.13
+PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_contract.py \
+	tests/test_process_cores.py tests/test_kernel_dumps.py tests/test_malformed.py \
+	tests/test_speed_api.py tests/test_namelists.py
+PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 # Tests of set-up and packaging, not of a backend: run once, against the shim.
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py
 
@@ -59,7 +68,7 @@ UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
 .PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean native-run wheel sdist lint-ci
+	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run
 
 help: ## list the targets
 	@echo "usage: make TARGET [PYTHON=python3] [VENV=.venv] [PYKVM_CACHE=dir] [PREFIX=/usr/local]"
@@ -146,6 +155,7 @@ test: build fixtures ## run every test (the CI command): the shim, then test-nat
 	echo "== shim (pykvm/ built in place)"; \
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS) || status=1; \
 	$(MAKE) --no-print-directory native-run || status=1; \
+	$(MAKE) --no-print-directory pythons-run || status=1; \
 	exit $$status
 else
 test: test-platform
@@ -174,6 +184,28 @@ native-run:
 		(cd $$dir && PYTHONPATH=$(CURDIR)/$$dir PYKVM_EXPECT_PLATFORM=$$mode \
 			$(abspath $(PY)) -m pytest -q -ra -p no:cacheprovider $(PYTEST_ARGS) \
 			$(addprefix --ignore=$(CURDIR)/,$(NATIVE_SKIP_TESTS)) $(addprefix $(CURDIR)/,$(TESTS))) || status=1; \
+	done; exit $$status
+
+test-pythons: deps fixtures ## run part of the suite (PYTHONS_TESTS) on the shim built for each of TEST_PYTHONS (3.8 3.13)
+	@$(MAKE) --no-print-directory pythons-run
+
+# test-pythons without its prerequisites (make test has made them already).
+pythons-run:
+	@status=0; for v in $(TEST_PYTHONS); do \
+		py=$$(command -v python$$v 2>/dev/null); \
+		[ -n "$$py" ] && $$py -c '' 2>/dev/null || \
+			py=$$(ls -d $(PYENV_VERSIONS)/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
+		if [ -z "$$py" ]; then echo "make: no Python $$v (python$$v on PATH or under $(PYENV_VERSIONS)): install it, or set TEST_PYTHONS" >&2; status=1; continue; fi; \
+		dir=build/py-$$v; \
+		echo "== Python $$v ($$py): shim, $(words $(PYTHONS_TESTS)) test files"; \
+		$(MAKE) --no-print-directory venv PYTHON=$$py VENV=$$dir/venv >/dev/null || { status=1; continue; }; \
+		$$dir/venv/bin/python -c 'import cffi, setuptools, pytest' 2>/dev/null || \
+			$$dir/venv/bin/python -m pip install -q --disable-pip-version-check $(PIP_BUILD) pytest || { status=1; continue; }; \
+		mkdir -p $$dir/pykvm && for f in pykvm/*.py pykvm/py.typed; do cp $$f $$dir/pykvm/; done; \
+		for d in pykvm/*/; do case $$d in */__pycache__/) ;; *) rm -rf $$dir/$$d && cp -r $$d $$dir/pykvm/;; esac; done; \
+		PYKVM_BACKEND=shim $$dir/venv/bin/python pykvm/_build.py --build-dir $$dir/ext --into $$dir/pykvm >/dev/null || { status=1; continue; }; \
+		(cd $$dir && PYTHONPATH=$(CURDIR)/$$dir $(CURDIR)/$$dir/venv/bin/python -m pytest -q -p no:cacheprovider \
+			$(PYTEST_ARGS) $(addprefix $(CURDIR)/,$(PYTHONS_TESTS))) || status=1; \
 	done; exit $$status
 
 test-platform: build ## on FreeBSD/illumos (the VM CI): build against the platform libkvm, run the tests that need no Linux fixtures
