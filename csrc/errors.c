@@ -72,10 +72,13 @@ int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
 			space, a, kd->core.path);
 		break;
 	case KVM_IOERR_MSG: {
-		/* The format reader said what is wrong: keep its words. */
+		/* The format reader said what is wrong: keep its words, and its
+		 * errno where it is more precise than EIO (ENOTSUP: a codec
+		 * this build lacks). */
 		char why[KVM_ERRBUF_SIZE];
+		int err = kd->errnum == ENOTSUP ? ENOTSUP : EIO;
 		snprintf(why, sizeof(why), "%s", kd->errbuf);
-		kvm_err(kd, EIO, "%s address 0x%llx: %s", space, a, why);
+		kvm_err(kd, err, "%s address 0x%llx: %s", space, a, why);
 		break;
 	}
 	default:

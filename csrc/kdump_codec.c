@@ -223,7 +223,7 @@ enum kvm_status kdump_decompress(kvm_t *kd, struct kdump *k, uint64_t pfn,
 	char why[160];
 
 	if (!(kvm_kdump_codecs() & codec)) {
-		kvm_err(kd, EIO,
+		kvm_err(kd, ENOTSUP,
 			"%s: pfn 0x%llx: page compressed with %s, but this build has no %s support: install %s and rebuild",
 			kd->core.path, ull(pfn), kdump_codec_name(codec), kdump_codec_name(codec),
 			codec_package(codec));

@@ -11,8 +11,9 @@ bundled shim reads /proc/kcore and Linux crash dumps itself.
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Dict, Optional
 
+from ._version import __version__
 from ._kvm import ffi as _ffi, lib as _lib
 from .compat import kvm_close, kvm_nlist, kvm_open, kvm_read, kvm_write
 from .errors import (BadAddressError, ClosedError, FaultError, KvmError, KvmFileNotFoundError, KvmFormatError,
@@ -29,9 +30,34 @@ O_RDONLY = os.O_RDONLY
 O_RDWR = os.O_RDWR
 
 
+#: Every feature has() knows: what the C library may lack ("pread" ... "cache")
+#: and the kdump codecs ("zlib", "lzo", "snappy", "zstd").
+FEATURES = ("geterr", "pread", "pwrite", "physaddr", "info", "symbols", "kerndisp", "options",
+            "read_many", "page_offset", "cache", "zlib", "lzo", "snappy", "zstd")
+#: The optional codecs of kdump-compressed dumps (a build may lack some).
+CODECS = ("zlib", "lzo", "snappy", "zstd")
+
+
 def has(feature: str) -> bool:
-    """Whether this build has a feature ("pread", "zlib", "lzo", ...)."""
+    """Whether this build has a feature, one of :data:`FEATURES`:
+
+    ``"geterr"``, ``"pread"``, ``"pwrite"``, ``"physaddr"``, ``"info"``,
+    ``"symbols"``, ``"kerndisp"``, ``"options"``, ``"read_many"``,
+    ``"page_offset"``, ``"cache"`` (what a native libkvm may lack), and the
+    kdump codecs ``"zlib"``, ``"lzo"``, ``"snappy"``, ``"zstd"`` (a shim
+    built without one raises :class:`UnsupportedError` on its pages).
+
+    Raises ValueError for a name that is none of these.
+    """
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r}; pykvm.has() knows {', '.join(FEATURES)}")
     return bool(_lib.pykvm_has(feature.encode()))
+
+
+def features() -> Dict[str, bool]:
+    """Every feature of :data:`FEATURES` and whether this build has it;
+    ``features()["snappy"]`` is False in a build made without libsnappy."""
+    return {name: bool(_lib.pykvm_has(name.encode())) for name in FEATURES}
 
 
 def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
@@ -52,7 +78,8 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
 
 
 __all__ = [
-    "open", "Kvm", "Symbol", "Symbols", "backend", "platform", "has", "O_RDONLY", "O_RDWR",
+    "open", "Kvm", "Symbol", "Symbols", "backend", "platform", "has", "features", "FEATURES",
+    "CODECS", "__version__", "O_RDONLY", "O_RDWR",
     "KvmError", "KvmFileNotFoundError", "KvmPermissionError", "KvmIsADirectoryError",
     "KvmFormatError", "FaultError", "BadAddressError", "ClosedError", "PageExcludedError", "ReadOnlyError", "UnsupportedError",
     "SymbolNotFoundError", "kvm_open", "kvm_read", "kvm_write", "kvm_nlist", "kvm_close",

@@ -15,7 +15,9 @@ time by PYKVM_BACKEND:
   ``-lkvm`` pass a try-compile, else the shim.
 
 The shim's optional codecs (zlib, LZO, snappy, zstd) are each compiled in
-when their header and library link here.
+when their header and library link here; one that does not is named in a
+warning, and its dumps raise UnsupportedError (``pykvm.features()`` shows
+what a build has).  PYKVM_WITHOUT=snappy,zstd leaves codecs out on purpose.
 
 Beside it, pykvm._fast (csrc/python/pykvm_fast.c): the hot reads written
 against the CPython C API.  It has no libkvm code: it calls the functions
@@ -124,15 +126,41 @@ def choose_backend() -> str:
     return backend
 
 
+def without() -> set[str]:
+    """The codecs PYKVM_WITHOUT names (comma or space separated)."""
+    names = set(os.environ.get("PYKVM_WITHOUT", "").replace(",", " ").split())
+    known = {m[len("HAVE_"):].lower() for m, *_ in CODECS}
+    if names - known:
+        sys.exit(f"PYKVM_WITHOUT: unknown codec(s) {', '.join(sorted(names - known))}; "
+                 f"choose from {', '.join(sorted(known))}")
+    return names
+
+
 def codec_flags() -> tuple[list[tuple[str, str]], list[str]]:
     macros: list[tuple[str, str]] = []
     libs: list[str] = []
+    skip = without()
     for macro, header, lib, func in CODECS:
+        if macro[len("HAVE_"):].lower() in skip:
+            continue
         src = f"#include <stddef.h>\n#include <{header}>\nint main(void) {{ return (int)(size_t)&{func}; }}\n"
         if try_link(src, [lib]):
             macros.append((macro, "1"))
             libs.append(lib)
     return macros, libs
+
+
+def warn_missing_codecs(macros: list[tuple[str, str]]) -> None:
+    """Say which optional codecs this build lacks (their dumps then raise UnsupportedError)."""
+    have = {m for m, _ in macros}
+    for macro, header, lib, _ in CODECS:
+        if macro not in have:
+            name = macro[len("HAVE_"):].lower()
+            why = ("left out by PYKVM_WITHOUT" if name in without()
+                   else f"{header} or -l{lib} not found")
+            print(f"pykvm build: warning: no {name} codec ({why}): kdump files compressed "
+                  f"with {name} will raise UnsupportedError; install its development "
+                  f"package and rebuild", file=sys.stderr)
 
 
 def cdef_text() -> str:
@@ -172,6 +200,7 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
         )
     else:
         macros, libs = codec_flags()
+        warn_missing_codecs(macros)
         sources = sorted(
             os.path.join(csrc, p.name) for p in CSRC.glob("*.c") if p.name not in NATIVE_ONLY
         )
@@ -186,7 +215,36 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
     return ffi, backend
 
 
-ffi, ffi_backend = make_ffi(os.path.relpath(CSRC))
+if __name__ != "__main__":  # setuptools (cffi_modules) takes ffi from here
+    ffi, ffi_backend = make_ffi(os.path.relpath(CSRC))
+
+# What decides the built module: when none of it changed, the in-place module
+# is kept (make build is then a no-op).
+BUILD_ENV = ("PYKVM_BACKEND", "PYKVM_WITHOUT", "PYKVM_NATIVE_MODE", "PYKVM_NATIVE_CFLAGS", "PYKVM_NATIVE_LDFLAGS",
+             "PYKVM_NATIVE_PREFIX", "CC", "CFLAGS", "LDFLAGS", "CPPFLAGS")
+HEADER_DIRS = ("/usr/include", "/usr/local/include")
+
+
+def build_key(into: Path) -> str:
+    """A hash of the sources, the build environment, the interpreter and
+    which codec headers exist here."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = sorted(CSRC.glob("*.[ch]")) + sorted(CSRC.glob("python/*.[ch]")) + [Path(__file__).resolve()]
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for var in BUILD_ENV:
+        h.update(f"{var}={os.environ.get(var, '')}\0".encode())
+    prefix = os.environ.get("PYKVM_NATIVE_PREFIX")
+    if prefix:  # a libkvm rebuilt under the prefix
+        for lib in sorted(Path(prefix, "lib").glob("libkvm.so*")):
+            h.update(f"{lib}:{lib.stat().st_mtime_ns}\0".encode())
+    for _, header, _, _ in CODECS:
+        h.update(f"{header}:{any(Path(d, header).exists() for d in HEADER_DIRS)}\0".encode())
+    h.update(f"{sys.executable}\0{sys.version}\0{into.resolve()}".encode())
+    return h.hexdigest()
+
 
 # The fast path's stable-ABI floor: METH_FASTCALL (3.10) and Py_buffer (3.11).
 FAST_LIMITED_API = (3, 11)
@@ -238,9 +296,18 @@ def main(argv: list[str]) -> None:
         return
     build = Path(args.build_dir).resolve()
     build.mkdir(parents=True, exist_ok=True)
+    into = Path(args.into)
+    key = build_key(into)
+    stamp = build / "stamp"
+    try:
+        old_key, name = stamp.read_text().split()
+    except (OSError, ValueError):
+        old_key = name = ""
+    if old_key == key and (into / name).is_file() and any(into.glob("_fast.*.so")):
+        print(f"{into / name} is up to date")
+        return
     absolute, backend = make_ffi(str(CSRC))
     built = Path(absolute.compile(tmpdir=str(build), verbose=False))
-    into = Path(args.into)
     for old in into.glob("_kvm.*.so"):
         old.unlink()
     shutil.copy2(built, into / built.name)
@@ -248,6 +315,7 @@ def main(argv: list[str]) -> None:
     for old in into.glob("_fast.*.so"):
         old.unlink()
     shutil.copy2(fast, into / fast.name)
+    stamp.write_text(f"{key} {built.name}\n")
     print(f"built {into / built.name} ({backend}) and {into / fast.name}")
 
 

@@ -118,3 +118,52 @@ def reencoded(dumps) -> dict:
     (vmcore.mdf-v1..v5, -i386, -arm, -be64, -be32) beside it."""
     run_fixture_script("fixtures/kernel/reversion.py")
     return dumps
+
+
+# ---- set-up and packaging: a fresh copy of the repository, as a clone has it ----
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+
+
+def fresh_copy(dest: Path) -> Path:
+    """The files a clone of this tree has (git's tracked files, as they are now)."""
+    import shutil
+
+    res = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True)
+    if res.returncode == 0 and res.stdout:
+        names = [n for n in res.stdout.decode().split("\0") if n]
+    else:  # an unpacked sdist: everything but build products
+        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
+                 if p.is_file() and not {"build", "dist", ".venv", "__pycache__"} & set(p.parts)
+                 and not p.name.startswith("_kvm.")]
+    for name in names:
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run_make(tree: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """make in tree, with none of this run's build or environment settings; in
+    this repository itself, with the environment running these tests."""
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PYKVM_BACKEND", "PYKVM_NATIVE", "PYKVM_WITHOUT", "PYTHON",
+                                    "VIRTUAL_ENV", "MAKE"))}
+    environ.update(env)
+    extra = []
+    if Path(tree).resolve() == ROOT and Path(sys.prefix, "pykvm-base").is_file():
+        extra = [f"VENV={sys.prefix}"]
+    return subprocess.run(["make", "--no-print-directory", "-C", str(tree), *extra, *args],
+                          capture_output=True, text=True, env=environ, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def debian_clone(tmp_path_factory):
+    """(tree, result, seconds): a fresh copy after `make demo PYTHON=/usr/bin/python3`."""
+    import time
+
+    tree = fresh_copy(tmp_path_factory.mktemp("clone") / "pykvm")
+    t0 = time.monotonic()
+    res = run_make(tree, "demo", f"PYTHON={DEBIAN_PYTHON}")
+    return tree, res, time.monotonic() - t0

@@ -20,7 +20,11 @@ COMMANDS = ["info", "nlist", "read"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__, backend, platform
+
     ap = argparse.ArgumentParser(prog="pykvm", description="Read kernel memory through libkvm.")
+    ap.add_argument("--version", action="version",
+                    version=f"pykvm {__version__} ({backend}{'' if platform == 'shim' else ', ' + platform})")
     sub = ap.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
