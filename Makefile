@@ -69,6 +69,7 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(PYTHON) fixtures/kernel/make_dumps.py
 	$(PYTHON) fixtures/kernel/recompress.py
 	$(PYTHON) fixtures/kernel/reversion.py
+	$(PYTHON) fixtures/kernel/make_split.py
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform

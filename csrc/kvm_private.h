@@ -29,6 +29,7 @@ enum kvm_status {
 	KVM_IOERR_MSG, /* EIO, and the reader already set the message */
 	KVM_RDONLY,   /* write to something that cannot be written: EROFS */
 	KVM_NOTRANS,  /* a kernel core we cannot translate for (kd->notrans): EFAULT */
+	KVM_FAULT_MSG, /* EFAULT, and the reader already set the message (no data here) */
 };
 
 /* An open file: mapped when the kernel lets us, else read with pread. */
@@ -146,13 +147,16 @@ struct __kvm {
 
 	const struct kvm_arch *arch;
 	void *archdata;
-	char notrans[200]; /* why there is no translation, when there is none */
+	char notrans[320]; /* why there is no translation, when there is none */
 	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
 
 	struct kvm_symtab syms;
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
+	char *extra_info;   /* format-specific kvm_info lines ("key=value\n"...), or NULL */
+	uint64_t truncated; /* bytes (or pages: truncated_pages) the file is short of */
+	int truncated_pages;
 };
 
 /* errors.c: errors and the handle. */
@@ -225,6 +229,9 @@ int kvm_kallsyms_dump_load(kvm_t *kd);
 int kvm_core_elf_open(kvm_t *kd, const unsigned char *head, size_t n);
 int kvm_kdump_probe(const unsigned char *head, size_t n);
 int kvm_kdump_open(kvm_t *kd);
+/* kdump_split.c: the parts of a makedumpfile --split dump as one core. */
+int kvm_kdump_open_parts(kvm_t *kd, const char *const *paths, size_t n);
+size_t kvm_kdump_split_cache_used(kvm_t *kd);
 
 /* notes.c: VMCOREINFO, QEMU CPU state, a process's AT_ENTRY. */
 int kvm_notes_parse(kvm_t *kd, const unsigned char *buf, size_t len, int big,
