@@ -108,7 +108,8 @@ static int open_namelist(kvm_t *kd, const char *namelist)
 		else
 			return 0; /* a process core without a namelist: no symbols */
 	}
-	kd->namelist = strdup(namelist);
+	if (kd->namelist == NULL)
+		kd->namelist = strdup(namelist);
 	if (kd->namelist == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory");
 		return -1;
@@ -205,6 +206,12 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 			goto fail;
 		}
 		close(fd);
+	}
+	/* The namelist's path first: an ELF core's notes may leave what it is
+	 * (kernel or process) to the namelist to tell. */
+	if (namelist != NULL && (kd->namelist = strdup(namelist)) == NULL) {
+		kvm_err(kd, ENOMEM, "out of memory");
+		goto fail;
 	}
 	if ((nparts != 0 ? open_parts(kd, parts, nparts) : open_core(kd, corefile)) != 0 ||
 	    open_namelist(kd, namelist) != 0)

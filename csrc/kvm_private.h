@@ -47,11 +47,16 @@ struct kvm_seg {
 	uint64_t memsz;  /* length of the range */
 	uint64_t filesz; /* bytes present in the file; the rest reads as zeros */
 	uint64_t off;    /* file offset of the first byte */
+	uint64_t cut;    /* bytes after filesz the header promised but a
+			  * truncated file lacks (0 unless truncated) */
 };
 
 struct kvm_segs {
 	struct kvm_seg *v; /* sorted by start, no overlaps */
 	size_t n;
+	/* Past filesz is "not saved" (a process core: gcore, the kernel's),
+	 * not zeros (a kdump vmcore's excluded ranges). */
+	int unsaved_faults;
 };
 
 /* One symbol; names and module names live in the table's string pool. */
@@ -157,6 +162,9 @@ struct __kvm {
 	char *extra_info;   /* format-specific kvm_info lines ("key=value\n"...), or NULL */
 	uint64_t truncated; /* bytes (or pages: truncated_pages) the file is short of */
 	int truncated_pages;
+	/* ELF notes seen: per-CPU or per-thread NT_PRSTATUS, and notes only a
+	 * process core has (NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO). */
+	unsigned note_prstatus, note_process;
 };
 
 /* errors.c: errors and the handle. */
