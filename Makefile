@@ -148,6 +148,7 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/make_dumps.py)
 	$(call fixture,fixtures/kernel/recompress.py)
 	$(call fixture,fixtures/kernel/reversion.py)
+	$(call fixture,fixtures/kernel/make_split.py)
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform

@@ -46,6 +46,15 @@ static enum kvm_status x86_64_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
 					uint64_t *pagesize);
 
 /*
+ * The page-table root's names: init_top_pgt since Linux 4.13, before it
+ * init_level4_pgt (4-level only); swapper_pg_dir is the generic alias some
+ * VMCOREINFO writers use.
+ */
+static const char *const root_names[] = {
+	"init_top_pgt", "init_level4_pgt", "swapper_pg_dir",
+};
+
+/*
  * A root taken from the namelist must map init_top_pgt itself to the root:
  * a link-time namelist on a KASLR dump with nothing to shift it by would
  * otherwise walk garbage.
@@ -58,7 +67,7 @@ static int root_maps_itself(kvm_t *kd, uint64_t va, uint64_t root)
 }
 
 /*
- * Find the page-table root: VMCOREINFO's init_top_pgt, else the first
+ * Find the page-table root: VMCOREINFO's init_top_pgt (or an older name), else the first
  * CPU's CR3 (QEMU notes), else -- called again once the namelist is loaded
  * -- the namelist's init_top_pgt with the dump's phys_base (old kdump
  * headers).  Without one, translation stays off and kd->notrans says why.
@@ -69,21 +78,34 @@ static int x86_64_init(kvm_t *kd)
 	uint64_t va;
 	int from_namelist = 0;
 
-	if (!kvm_vmcoreinfo_u64(kd, "SYMBOL(init_top_pgt)", 16, &va) &&
-	    !kvm_vmcoreinfo_u64(kd, "SYMBOL(swapper_pg_dir)", 16, &va))
-		va = 0;
+	size_t i;
+
+	va = 0;
+	for (i = 0; i < sizeof(root_names) / sizeof(root_names[0]) && va == 0; i++) {
+		char key[40];
+		snprintf(key, sizeof(key), "SYMBOL(%s)", root_names[i]);
+		if (!kvm_vmcoreinfo_u64(kd, key, 16, &va))
+			va = 0;
+	}
 	if (va == 0 && !kd->have_cpu_cr && kd->have_syms) {
-		const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, "init_top_pgt");
+		const struct kvm_sym *s = NULL;
+		for (i = 0; i < sizeof(root_names) / sizeof(root_names[0]) && s == NULL; i++)
+			s = kvm_symtab_lookup(&kd->syms, root_names[i]);
 		if (s != NULL && kd->have_phys_base) {
 			va = s->value + (uint64_t)kd->symdisp;
 			from_namelist = 1;
 		}
 	}
 	if (va == 0 && !kd->have_cpu_cr) {
-		snprintf(kd->notrans, sizeof(kd->notrans),
-			 "the dump has no VMCOREINFO or CPU registers to find the page tables with%s",
-			 kd->have_syms ? ", and the namelist gives no init_top_pgt with a known phys_base"
-				       : "; give a namelist that has init_top_pgt");
+		/* Say what is missing: VMCOREINFO itself, or only the root's key. */
+		snprintf(kd->notrans, sizeof(kd->notrans), "%s%s",
+			 kd->vmcoreinfo != NULL
+				 ? "the dump's VMCOREINFO has no SYMBOL(init_top_pgt), SYMBOL(init_level4_pgt) or SYMBOL(swapper_pg_dir), and the dump has no CPU registers, to find the page tables with"
+				 : "the dump has no VMCOREINFO or CPU registers to find the page tables with",
+			 kd->have_syms ? (kd->have_phys_base
+						  ? ", and the namelist has no init_top_pgt or init_level4_pgt"
+						  : ", and no phys_base to place the namelist's init_top_pgt with")
+				       : "; give a namelist that has init_top_pgt (init_level4_pgt before Linux 4.13)");
 		return 0;
 	}
 	a = calloc(1, sizeof(*a));

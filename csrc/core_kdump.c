@@ -152,6 +152,7 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 	for (g = w - w % RANK_WORDS; g < w; g++)
 		idx += popcount64(bm_word(k->dumped, g));
 	idx += popcount64(word & ((1ULL << (pfn % 64)) - 1));
+	idx -= k->desc_base; /* a split part's table starts at its first pfn */
 	pos = k->desc_off + idx * DESC_SIZE;
 	p = kdump_ptr(kd, k, pos, DESC_SIZE);
 	if (p == NULL) {
@@ -198,6 +199,19 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 	return KVM_OK;
 }
 
+/* Bits of bitmap 2 below pfn (pfn <= max_mapnr). */
+uint64_t kdump_rank(const struct kdump *k, uint64_t pfn)
+{
+	uint64_t w = pfn / 64, g, n;
+
+	if (pfn >= k->max_mapnr)
+		return k->ndesc;
+	n = k->rank[w / RANK_WORDS];
+	for (g = w - w % RANK_WORDS; g < w; g++)
+		n += popcount64(bm_word(k->dumped, g));
+	return n + popcount64(bm_word(k->dumped, w) & ((1ULL << (pfn % 64)) - 1));
+}
+
 /* Fill a cache slot: decompress the page whose descriptor is arg. */
 static enum kvm_status fill_page(kvm_t *kd, void *arg, uint64_t pfn,
 				 unsigned char *dst)
@@ -238,6 +252,13 @@ static enum kvm_status read_page(kvm_t *kd, struct kdump *k, uint64_t pfn,
 	word = bm_word(k->dumped, w);
 	if (!(word & bit))
 		return bm_word(k->ram, w) & bit ? KVM_EXCLUDED : KVM_UNMAPPED;
+	if (k->split && (pfn < k->start_pfn || pfn >= k->end_pfn)) {
+		/* The bitmaps are the whole dump's: the page is dumped, elsewhere. */
+		kvm_err(kd, EFAULT,
+			"pfn 0x%llx is in another part of a split dump: %s holds pfns 0x%llx-0x%llx only (open all the parts together)",
+			ull(pfn), kd->core.path, ull(k->start_pfn), ull(k->end_pfn));
+		return KVM_FAULT_MSG;
+	}
 	if (!(LOAD(k->rawmap[w]) & bit)) {
 		int raw = 0;
 		st = read_cached(kd, k, pfn, word, off, out, n, &d, &raw);
@@ -407,6 +428,7 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 		if (word == 32)
 			l = kdump_sub_choose(sb, &h, k->size, em);
 		kdump_sub_load(&s, sb, h.big, l, h.version);
+		k->sublay = l;
 		if (h.version >= 6 && s.max64 != 0)
 			k->max_mapnr = s.max64;
 	}
@@ -417,6 +439,20 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 	}
 	if (setup_bitmaps(kd, k, &h, kdump_sig) != 0)
 		return -1;
+	if (have_sub && s.split != 0) {
+		/* One part of makedumpfile --split: its own pfns only. */
+		if (s.start_pfn >= s.end_pfn || s.end_pfn > k->max_mapnr) {
+			kvm_err(kd, EINVAL,
+				"%s: part of a split dump with an invalid pfn range 0x%llx-0x%llx (max_mapnr 0x%llx)",
+				kd->core.path, ull(s.start_pfn), ull(s.end_pfn), ull(k->max_mapnr));
+			return -1;
+		}
+		k->split = 1;
+		k->start_pfn = s.start_pfn;
+		k->end_pfn = s.end_pfn;
+		k->desc_base = kdump_rank(k, s.start_pfn);
+	}
+	k->sub_blocks = (uint32_t)h.sub_hdr_size;
 
 	/* VMCOREINFO, from its field or else from the notes. */
 	if (s.size_vmci > 0) {
@@ -510,7 +546,9 @@ fail:
 /* Decompressed pages held in the cache now (for tests of its bound). */
 size_t kvm_kdump_cache_used(kvm_t *kd)
 {
-	if (kd == NULL || kd->physops == NULL || kd->physops->read != kdump_read)
+	if (kd == NULL || kd->physops == NULL)
 		return 0;
+	if (kd->physops->read != kdump_read)
+		return kvm_kdump_split_cache_used(kd);
 	return kvm_pagecache_used(((struct kdump *)kd->physdata)->cache);
 }

@@ -81,6 +81,13 @@ int kvm_status_err(kvm_t *kd, enum kvm_status st, uint64_t addr,
 		kvm_err(kd, err, "%s address 0x%llx: %s", space, a, why);
 		break;
 	}
+	case KVM_FAULT_MSG: {
+		/* Not in this file, for a reason the reader gave. */
+		char why[KVM_ERRBUF_SIZE];
+		snprintf(why, sizeof(why), "%s", kd->errbuf);
+		kvm_err(kd, EFAULT, "%s address 0x%llx: %s", space, a, why);
+		break;
+	}
 	default:
 		kvm_err(kd, EIO, "%s address 0x%llx: I/O error or corrupt data in %s",
 			space, a, kd->core.path);
@@ -123,6 +130,7 @@ void kvm_handle_free(kvm_t *kd)
 	free(kd->namelist);
 	free(kd->program);
 	free(kd->want_format);
+	free(kd->extra_info);
 	free(kd);
 }
 

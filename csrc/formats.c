@@ -19,6 +19,9 @@ static int kdump_open(kvm_t *kd, const unsigned char *head, size_t n)
 
 const struct kvm_core_format kvm_core_formats[] = {
 	{ "elf", kvm_elf_is, kvm_core_elf_open, "ELF core" },
+	/* The same reader, told what the core is when its notes do not say. */
+	{ "elf-kernel", kvm_elf_is, kvm_core_elf_open, "ELF core" },
+	{ "elf-process", kvm_elf_is, kvm_core_elf_open, "ELF core" },
 	{ "kdump", kvm_kdump_probe, kdump_open, "kdump (plain or flattened)" },
 	{ NULL, NULL, NULL, NULL },
 };

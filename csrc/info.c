@@ -81,6 +81,11 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 		put(&o, "compression=%s\n", kd->physops->name);
 		put(&o, "cache_pages=%zu\n", kd->cache_pages);
 	}
+	if (kd->truncated)
+		put(&o, "truncated=%llu %s missing\n", (unsigned long long)kd->truncated,
+		    kd->truncated_pages ? "pages" : "bytes");
+	if (kd->extra_info)
+		put(&o, "%s", kd->extra_info);
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");
 	put_vmci(&o, kd, "BUILD-ID", "build_id");

@@ -7,6 +7,7 @@
  *   kdump_header.c  the header and sub-header layouts and which one a file uses
  *   kdump_codec.c   page decompression through zlib, LZO, snappy and zstd
  *   core_kdump.c    bitmaps, notes, page reads and open
+ *   kdump_split.c   the parts of a makedumpfile --split dump as one dump
  */
 #ifndef PYKVM_KDUMP_H
 #define PYKVM_KDUMP_H
@@ -117,6 +118,8 @@ struct sub {
 	uint64_t phys_base, off_vmci, size_vmci, off_note, size_note, max64;
 	int have_phys_base;
 	unsigned phys_ulong; /* bytes of the phys_base field */
+	int32_t split;        /* v2+: one part of a makedumpfile --split set */
+	uint64_t start_pfn, end_pfn; /* v2+ (v6+: the 64-bit fields): the part's pfns */
 };
 
 struct kdump_scratch;
@@ -146,6 +149,15 @@ struct kdump {
 	uint64_t desc_off, data_off;
 
 	struct kvm_pagecache *cache; /* decompressed pages */
+
+	/* One part of a split dump (makedumpfile --split): the pfns
+	 * [start_pfn, end_pfn) are in this file; its descriptor table starts
+	 * at the first dumped pfn of the range (desc_base bits of bitmap 2
+	 * lie below it).  Bitmaps and headers are the whole dump's. */
+	int split;
+	uint64_t start_pfn, end_pfn, desc_base;
+	const struct sub_layout *sublay; /* the sub-header's layout */
+	uint32_t sub_blocks;             /* sub_hdr_size */
 
 	/* Decompression state, one per concurrent reader (kdump_codec.c). */
 	pthread_mutex_t pool_mu;
@@ -230,6 +242,9 @@ void kdump_sub_load(struct sub *s, const unsigned char *b, int big,
 const struct sub_layout *kdump_sub_choose(const unsigned char *b,
 					  const struct hdr *h, uint64_t size,
 					  int machine);
+
+/* core_kdump.c: a part's pfn range (for kdump_split.c). */
+uint64_t kdump_rank(const struct kdump *k, uint64_t pfn);
 
 /* kdump_codec.c */
 int kdump_codec_init(kvm_t *kd, struct kdump *k);

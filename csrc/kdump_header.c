@@ -180,6 +180,11 @@ void kdump_sub_load(struct sub *s, const unsigned char *b, int big,
 	s->phys_base = ld(big, b + l->phys_base, l->ulong);
 	s->phys_ulong = l->ulong;
 	s->have_phys_base = 1;
+	if (version >= 2) {
+		s->split = (int32_t)kvm_ld32(big, b + l->split);
+		s->start_pfn = ld(big, b + l->start_pfn, l->ulong);
+		s->end_pfn = ld(big, b + l->end_pfn, l->ulong);
+	}
 	if (version >= 3) {
 		s->off_vmci = kvm_ld64(big, b + l->off_vmci);
 		s->size_vmci = ld(big, b + l->size_vmci, l->ulong);
@@ -188,8 +193,15 @@ void kdump_sub_load(struct sub *s, const unsigned char *b, int big,
 		s->off_note = kvm_ld64(big, b + l->off_note);
 		s->size_note = ld(big, b + l->size_note, l->ulong);
 	}
-	if (version >= 6)
+	if (version >= 6) {
+		uint64_t start = kvm_ld64(big, b + l->start64);
+		uint64_t end = kvm_ld64(big, b + l->end64);
 		s->max64 = kvm_ld64(big, b + l->max64);
+		if (start != 0 || end != 0) { /* the unsigned longs may be cut to 32 bits */
+			s->start_pfn = start;
+			s->end_pfn = end;
+		}
+	}
 }
 
 /* How well an (offset, size) pair fits: inside the sub-header blocks best. */

@@ -81,6 +81,19 @@ static int open_core(kvm_t *kd, const char *corefile)
 	return 0;
 }
 
+/* A dump written in several files (makedumpfile --split), as one core. */
+static int open_parts(kvm_t *kd, const char *const *parts, size_t nparts)
+{
+	if (kvm_kdump_open_parts(kd, parts, nparts) != 0)
+		return -1;
+	if (kd->elfclass != (int)(sizeof(void *) * 8) && !(kd->opts & KVM_OPT_FOREIGN)) {
+		kvm_err(kd, EINVAL, "%s is a %d-bit core file - cannot examine with %d-bit libkvm",
+			kd->core.path, kd->elfclass, (int)(sizeof(void *) * 8));
+		return -1;
+	}
+	return kvm_kernel_setup(kd);
+}
+
 static int open_namelist(kvm_t *kd, const char *namelist)
 {
 	struct kvm_file f;
@@ -95,7 +108,8 @@ static int open_namelist(kvm_t *kd, const char *namelist)
 		else
 			return 0; /* a process core without a namelist: no symbols */
 	}
-	kd->namelist = strdup(namelist);
+	if (kd->namelist == NULL)
+		kd->namelist = strdup(namelist);
 	if (kd->namelist == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory");
 		return -1;
@@ -137,6 +151,8 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 		     char *errbuf, const struct kvm_open_opts *o)
 {
 	kvm_t *kd = calloc(1, sizeof(*kd));
+	const char *const *parts = NULL;
+	size_t nparts = 0;
 	int e;
 
 	if (kd == NULL) {
@@ -169,8 +185,13 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 			}
 		}
 		if (OPT_HAS(o, nparts) && o->nparts != 0) {
-			kvm_err(kd, ENOTSUP, "opening a dump in several parts is not supported yet");
-			goto fail;
+			if (!OPT_HAS(o, parts) || o->parts == NULL || corefile != NULL) {
+				kvm_err(kd, EINVAL,
+					"a dump in parts: give the parts (parts, nparts) and no corefile");
+				goto fail;
+			}
+			parts = o->parts;
+			nparts = o->nparts;
 		}
 	}
 	if (flag != O_RDONLY && flag != O_RDWR) {
@@ -186,7 +207,14 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 		}
 		close(fd);
 	}
-	if (open_core(kd, corefile) != 0 || open_namelist(kd, namelist) != 0)
+	/* The namelist's path first: an ELF core's notes may leave what it is
+	 * (kernel or process) to the namelist to tell. */
+	if (namelist != NULL && (kd->namelist = strdup(namelist)) == NULL) {
+		kvm_err(kd, ENOMEM, "out of memory");
+		goto fail;
+	}
+	if ((nparts != 0 ? open_parts(kd, parts, nparts) : open_core(kd, corefile)) != 0 ||
+	    open_namelist(kd, namelist) != 0)
 		goto fail;
 	/* Dumps without VMCOREINFO: the namelist may name the page-table root. */
 	if (kd->kernel && kd->arch != NULL && kd->archdata == NULL &&
@@ -253,6 +281,21 @@ static uint64_t sym_value(const kvm_t *kd, const struct kvm_sym *s)
 	return shift ? s->value + (uint64_t)kd->symdisp : s->value;
 }
 
+/*
+ * A name's symbol.  Programs written for FreeBSD ask for a.out-style names
+ * ("_mp_maxcpus"); FreeBSD's libkvm then retries an ELF kernel's lookup
+ * without the leading underscore.  Only when the exact name is absent:
+ * "_cpu_up" and "cpu_up" are both real, different Linux symbols.
+ */
+static const struct kvm_sym *lookup(const kvm_t *kd, const char *name)
+{
+	const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, name);
+
+	if (s == NULL && name[0] == '_' && name[1] != '\0')
+		s = kvm_symtab_lookup(&kd->syms, name + 1);
+	return s;
+}
+
 static int have_symbols(kvm_t *kd)
 {
 	if (kd->have_syms)
@@ -274,7 +317,7 @@ int kvm_nlist(kvm_t *kd, struct nlist *nl)
 	if (!have_symbols(kd))
 		return -1;
 	for (; nl->n_name != NULL && nl->n_name[0] != '\0'; nl++) {
-		const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, nl->n_name);
+		const struct kvm_sym *s = lookup(kd, nl->n_name);
 		nl->n_other = 0;
 		nl->n_desc = 0;
 		if (s == NULL) {
@@ -301,7 +344,7 @@ int kvm_nlist2(kvm_t *kd, struct kvm_nlist *nl)
 	if (!have_symbols(kd))
 		return -1;
 	for (; nl->n_name != NULL && nl->n_name[0] != '\0'; nl++) {
-		const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, nl->n_name);
+		const struct kvm_sym *s = lookup(kd, nl->n_name);
 		if (s == NULL) {
 			nl->n_type = 0;
 			nl->n_value = 0;

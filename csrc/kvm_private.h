@@ -29,6 +29,7 @@ enum kvm_status {
 	KVM_IOERR_MSG, /* EIO, and the reader already set the message */
 	KVM_RDONLY,   /* write to something that cannot be written: EROFS */
 	KVM_NOTRANS,  /* a kernel core we cannot translate for (kd->notrans): EFAULT */
+	KVM_FAULT_MSG, /* EFAULT, and the reader already set the message (no data here) */
 };
 
 /* An open file: mapped when the kernel lets us, else read with pread. */
@@ -46,11 +47,16 @@ struct kvm_seg {
 	uint64_t memsz;  /* length of the range */
 	uint64_t filesz; /* bytes present in the file; the rest reads as zeros */
 	uint64_t off;    /* file offset of the first byte */
+	uint64_t cut;    /* bytes after filesz the header promised but a
+			  * truncated file lacks (0 unless truncated) */
 };
 
 struct kvm_segs {
 	struct kvm_seg *v; /* sorted by start, no overlaps */
 	size_t n;
+	/* Past filesz is "not saved" (a process core: gcore, the kernel's),
+	 * not zeros (a kdump vmcore's excluded ranges). */
+	int unsaved_faults;
 };
 
 /* One symbol; names and module names live in the table's string pool. */
@@ -146,13 +152,19 @@ struct __kvm {
 
 	const struct kvm_arch *arch;
 	void *archdata;
-	char notrans[200]; /* why there is no translation, when there is none */
+	char notrans[320]; /* why there is no translation, when there is none */
 	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
 
 	struct kvm_symtab syms;
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
+	char *extra_info;   /* format-specific kvm_info lines ("key=value\n"...), or NULL */
+	uint64_t truncated; /* bytes (or pages: truncated_pages) the file is short of */
+	int truncated_pages;
+	/* ELF notes seen: per-CPU or per-thread NT_PRSTATUS, and notes only a
+	 * process core has (NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO). */
+	unsigned note_prstatus, note_process;
 };
 
 /* errors.c: errors and the handle. */
@@ -225,6 +237,9 @@ int kvm_kallsyms_dump_load(kvm_t *kd);
 int kvm_core_elf_open(kvm_t *kd, const unsigned char *head, size_t n);
 int kvm_kdump_probe(const unsigned char *head, size_t n);
 int kvm_kdump_open(kvm_t *kd);
+/* kdump_split.c: the parts of a makedumpfile --split dump as one core. */
+int kvm_kdump_open_parts(kvm_t *kd, const char *const *paths, size_t n);
+size_t kvm_kdump_split_cache_used(kvm_t *kd);
 
 /* notes.c: VMCOREINFO, QEMU CPU state, a process's AT_ENTRY. */
 int kvm_notes_parse(kvm_t *kd, const unsigned char *buf, size_t len, int big,

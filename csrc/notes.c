@@ -8,7 +8,11 @@
 
 #include "kvm_private.h"
 
+#define NT_PRSTATUS 1
+#define NT_PRPSINFO 3
 #define NT_AUXV 6
+#define NT_SIGINFO 0x53494749u
+#define NT_FILE 0x46494c45u
 #define AT_NULL 0
 #define AT_ENTRY 9
 
@@ -64,9 +68,15 @@ int kvm_notes_parse(kvm_t *kd, const unsigned char *buf, size_t len, int big,
 		if (namesz == 11 && memcmp(name, "VMCOREINFO", 11) == 0) {
 			if (kvm_vmcoreinfo_set(kd, (const char *)desc, descsz) != 0)
 				return -1;
-		} else if (namesz == 5 && memcmp(name, "CORE", 5) == 0 &&
-			   type == NT_AUXV) {
-			read_auxv(kd, big, word, desc, descsz);
+		} else if (namesz == 5 && memcmp(name, "CORE", 5) == 0) {
+			/* Evidence of what the core is (core_elf.c weighs it). */
+			if (type == NT_PRSTATUS)
+				kd->note_prstatus++;
+			else if (type == NT_PRPSINFO || type == NT_AUXV ||
+				 type == NT_SIGINFO || type == NT_FILE)
+				kd->note_process++;
+			if (type == NT_AUXV)
+				read_auxv(kd, big, word, desc, descsz);
 		} else if (namesz == 5 && memcmp(name, "QEMU", 5) == 0) {
 			/* The first CPU's control registers: a page-table root
 			 * (CR3) and paging mode (CR4) when VMCOREINFO is absent. */

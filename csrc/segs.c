@@ -39,12 +39,14 @@ int kvm_segs_finish(kvm_t *kd, struct kvm_segs *s, const char *what, int alias)
 						(unsigned long long)c->start);
 					return -1;
 				}
-				if (pend - c->start >= c->memsz)
+				uint64_t t = pend - c->start;
+				uint64_t declared = c->filesz + c->cut;
+				if (t >= c->memsz)
 					continue; /* inside the previous range */
-				c->memsz -= pend - c->start;
-				c->off += pend - c->start;
-				c->filesz = c->filesz > pend - c->start
-						    ? c->filesz - (pend - c->start) : 0;
+				c->memsz -= t;
+				c->off += t;
+				c->filesz = c->filesz > t ? c->filesz - t : 0;
+				c->cut = (declared > t ? declared - t : 0) - c->filesz;
 				c->start = pend;
 			}
 		}
@@ -74,7 +76,8 @@ const struct kvm_seg *kvm_segs_find(const struct kvm_segs *s, uint64_t addr)
 /*
  * Move up to len bytes at addr, stopping at the end of the segment that
  * holds addr; *done says how many moved.  Bytes past p_filesz read as
- * zeros and cannot be written.
+ * zeros (or fault, in a process core: not saved) and cannot be written;
+ * bytes a truncated file lost fault, saying so.
  */
 enum kvm_status kvm_segs_access(kvm_t *kd, const struct kvm_segs *s,
 				uint64_t addr, void *buf, size_t len,
@@ -102,6 +105,21 @@ enum kvm_status kvm_segs_access(kvm_t *kd, const struct kvm_segs *s,
 	}
 	if (write)
 		return KVM_RDONLY;
+	if (rel - g->filesz < g->cut) {
+		kvm_err(kd, EFAULT,
+			"%s is truncated: the segment at 0x%llx lacks its last %llu bytes (the file ends at %llu bytes, the segment at %llu)",
+			kd->core.path, (unsigned long long)g->start,
+			(unsigned long long)g->cut, (unsigned long long)kd->core.size,
+			(unsigned long long)(g->off + g->filesz + g->cut));
+		return KVM_FAULT_MSG;
+	}
+	if (s->unsaved_faults) {
+		kvm_err(kd, EFAULT,
+			"not saved in the core %s (the segment at 0x%llx has %llu of its %llu bytes in the file: p_filesz < p_memsz)",
+			kd->core.path, (unsigned long long)g->start,
+			(unsigned long long)g->filesz, (unsigned long long)g->memsz);
+		return KVM_FAULT_MSG;
+	}
 	memset(buf, 0, n);
 	*done = n;
 	return KVM_OK;

@@ -81,6 +81,14 @@ class Kvm(_Reader):
         self.print_errors = print_errors
         self.flag = flag
         opts = (OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
+        # A sequence of paths: the files of a dump written in parts (makedumpfile --split).
+        parts = None
+        if corefile is not None and not isinstance(corefile, (str, bytes, os.PathLike)):
+            parts = [os.fsencode(p) for p in corefile]
+            if not parts:
+                raise ValueError("corefile: an empty sequence of parts")
+            self._require("options", "opening a dump in parts (corefile as a sequence)")
+            corefile = None
         if opts or cache_pages or format is not None:
             self._require("options", "open options")
         if cache_pages < 0:
@@ -93,6 +101,11 @@ class Kvm(_Reader):
         if format is not None:
             keep.append(ffi.new("char[]", os.fsencode(format)))
             c_opts.format = keep[-1]
+        if parts is not None:
+            keep += [ffi.new("char[]", p) for p in parts]
+            keep.append(ffi.new("const char *[]", keep[-len(parts):]))
+            c_opts.parts = keep[-1]
+            c_opts.nparts = len(parts)
         errbuf = ffi.new("char[]", ERRBUF_SIZE)
         c_errstr = os.fsencode(errstr) if (errstr is not None and print_errors) else ffi.NULL
         kd = lib.pykvm_open(_path(namelist), _path(corefile), _path(swapfile), flag,
@@ -105,12 +118,14 @@ class Kvm(_Reader):
             msg = lines[-1] if lines else os.strerror(err)
             if print_errors and errstr is not None and not _C_PRINTS:
                 self._print_errors(errstr, lines or [msg])
-            raise error_for(err, msg, self._guess_file(msg, namelist, corefile, swapfile), errstr)
+            raise error_for(err, msg, self._guess_file(msg, namelist, corefile, swapfile,
+                                                       *(parts or ())), errstr)
         self._kd = kd
         # What is known without kvm_info (a native libkvm has none).
         self._native_facts: Dict[str, object] = {
             "namelist": None if namelist is None else os.fsdecode(namelist),
-            "corefile": None if corefile is None else os.fsdecode(corefile),
+            "corefile": os.fsdecode(parts[0]) if parts else
+            None if corefile is None else os.fsdecode(corefile),
             "writable": flag == os.O_RDWR,
             "word_size": 8 * struct.calcsize("P"),  # both libkvms refuse another data model
             "byte_order": sys.byteorder,
@@ -368,8 +383,13 @@ class Kvm(_Reader):
         lib.pykvm_info(kd, buf, need)
         info: Dict[str, object] = {}
         segments = []
+        parts = []
         for line in ffi.string(buf).decode("utf-8", "replace").splitlines():
             key, _, value = line.partition("=")
+            if key == "part":  # one file of a split dump: its pfn range
+                start, end, path = value.split(" ", 2)
+                parts.append({"path": path, "start_pfn": int(start, 16), "end_pfn": int(end, 16)})
+                continue
             if key == "segment":
                 space, start, size, filesz, off = value.split()
                 segments.append({"space": space, "start": int(start, 16), "size": int(size, 16),
@@ -377,6 +397,8 @@ class Kvm(_Reader):
                 continue
             info[key] = int(value) if value.lstrip("-").isdigit() else value
         info["segments"] = segments
+        if parts:
+            info["parts"] = parts
         if "kerneloffset" in info:
             info["kerneloffset"] = int(str(info["kerneloffset"]), 16)
         return info

@@ -69,18 +69,32 @@ def test_pie_symbols_move_with_the_load_address(proc):
         assert kd.symbol("kvm_t_int") == truth["nm"]["kvm_t_int"]["value"] + truth["load_base"]
 
 
-def test_unwritten_tail_reads_as_zeros(proc):
-    """The kernel's core leaves file-backed text out (p_filesz 0 < p_memsz): it reads as zeros."""
+def test_unsaved_part_of_a_segment_faults(proc):
+    """The kernel's core leaves file-backed text out (p_filesz 0 < p_memsz): that
+    memory was not saved, so reading it raises FaultError ("not saved in the core"),
+    as drgn does on the same core -- not zeros (the code is there in the program)."""
+    drgn = pytest.importorskip("drgn")
     truth = proc.truth("target64-kernel")
+    main = truth["functions"]["main"]
+    prog = drgn.Program()
+    prog.set_core_dump(proc.core("target64-kernel"))
+    with pytest.raises(drgn.FaultError, match="not saved"):
+        prog.read(main, 16)
     with pykvm.open(proc.exe("target64-kernel"), proc.core("target64-kernel")) as kd:
         segs = (kd.info["segments"] if pykvm.has("info")
                 else load_segments(proc.core("target64-kernel")))
         segs = [s for s in segs if s["filesz"] < s["size"]]
         assert segs, "the kernel's core should have p_filesz < p_memsz segments"
-        main = truth["functions"]["main"]
         seg = next(s for s in segs if s["start"] <= main < s["start"] + s["size"])
         assert seg["filesz"] == 0
-        assert kd.read(main, 16) == bytes(16)
+        with pytest.raises(pykvm.FaultError) as ei:
+            kd.read(main, 16)
+        assert ei.value.address == main
+        if pykvm.has("geterr"):
+            assert "not saved in the core" in str(ei.value)
+        # what the core does hold still reads, up to the unsaved part
+        g = globals_of(truth)["kvm_t_int"]
+        assert kd.read(g["addr"], g["size"]).hex() == g["hex"]
 
 
 def test_gcore_without_text_faults(proc):

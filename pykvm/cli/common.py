@@ -9,13 +9,16 @@ from .. import open as kvm_open
 
 def add_files(p: argparse.ArgumentParser) -> None:
     p.add_argument("-N", dest="namelist", help="namelist: executable, vmlinux, System.map or kallsyms")
-    p.add_argument("-M", dest="core", help="core: crash dump, process core or /proc/kcore")
+    p.add_argument("-M", dest="core", action="append",
+                   help="core: crash dump, process core or /proc/kcore; give -M once per "
+                        "file of a dump written in parts (makedumpfile --split)")
     p.add_argument("--foreign", action="store_true", help="accept another data model (32/64-bit)")
     p.add_argument("--excluded-zero", action="store_true", help="read filtered-out dump pages as zeros")
 
 
 def open_kvm(args: argparse.Namespace):
-    return kvm_open(args.namelist, args.core, errstr="pykvm", foreign=args.foreign,
+    core = args.core[0] if args.core and len(args.core) == 1 else args.core
+    return kvm_open(args.namelist, core, errstr="pykvm", foreign=args.foreign,
                     excluded_zero=args.excluded_zero)
 
 

@@ -18,12 +18,14 @@ def run(args) -> int:
     with open_kvm(args) as kd:
         info = kd.info
         for key, value in info.items():
-            if key == "segments":
+            if key in ("segments", "parts"):
                 continue
             if isinstance(value, int) and key in ("kerndisp", "phys_base", "kerneloffset",
                                                   "symbol_displacement"):
                 value = f"{value:#x}" if value >= 0 else f"-{-value:#x}"
             print(f"{key:20} {value}")
+        for part in info.get("parts", []):
+            print(f"part     pfns {part['start_pfn']:#x}-{part['end_pfn']:#x} {part['path']}")
         segs = info["segments"]
         shown = segs if args.segments else segs[:8]
         for s in shown:
