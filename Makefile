@@ -264,8 +264,8 @@ sdist: deps ## build the source distribution into $(DIST)/ (what building and th
 
 # The wheel is built from the sdist (as pip does), then auditwheel copies the
 # codec libraries (liblzo2, libsnappy, libzstd, zlib) into it and tags it
-# manylinux; the module uses the limited API, so the tag is cp38-abi3.
-wheel: sdist ## build a manylinux cp38-abi3 wheel into $(DIST)/ (auditwheel: the codec libraries inside)
+# manylinux; built with CPython >= 3.11 both modules use the limited API: cp311-abi3.
+wheel: sdist ## build a manylinux wheel (cp311-abi3 from Python 3.11) into $(DIST)/ (auditwheel: the codec libraries inside)
 	@rm -rf build/wheel && mkdir -p build/wheel
 	@set -e; sdist=$$(ls -t $(DIST)/*.tar.gz | head -n 1); \
 	PYKVM_BACKEND=shim $(PY) -m build --wheel --outdir build/wheel $$sdist >build/wheel.log 2>&1 || \
