@@ -51,8 +51,10 @@ static int open_core(kvm_t *kd, const char *corefile)
 			return -1;
 		kd->live = 1;
 	} else {
-		if (kvm_file_open(kd, &kd->core, corefile, kd->flag, 1) != 0)
+		if (kvm_file_open(kd, &kd->core, corefile, kd->flag,
+				  (kd->opts & KVM_OPT_PREAD) ? 0 : 1) != 0)
 			return -1;
+		kvm_file_bound(&kd->core, kd->map_budget);
 		if (strcmp(corefile, LIVE_CORE) == 0)
 			kd->live = 1;
 	}
@@ -151,6 +153,7 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 	kd->flag = flag;
 	kd->pagesize = 4096;
 	kd->cache_pages = KVM_DEFAULT_CACHE_PAGES;
+	kd->map_budget = KVM_DEFAULT_MAP_BUDGET;
 	if (errstr != NULL && (kd->program = strdup(errstr)) == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory");
 		goto fail;
@@ -168,6 +171,8 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 				goto fail;
 			}
 		}
+		if (OPT_HAS(o, map_budget) && o->map_budget != 0)
+			kd->map_budget = o->map_budget;
 		if (OPT_HAS(o, nparts) && o->nparts != 0) {
 			kvm_err(kd, ENOTSUP, "opening a dump in several parts is not supported yet");
 			goto fail;

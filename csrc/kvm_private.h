@@ -38,6 +38,15 @@ struct kvm_file {
 	uint64_t size;        /* bytes in the file (st_size) */
 	unsigned char *map;   /* whole-file mapping, or NULL */
 	int writable;
+	/*
+	 * The mapping's resident bound (file.c), in 128 KiB windows of the
+	 * address space (two of the kernel's fault-around units): per window 0 = not
+	 * mapped by us, 1 = read since the last sweep, 2 = read before it.
+	 */
+	unsigned char *win;
+	size_t nwin, win_used, win_max, hand;
+	uintptr_t win_base;   /* first window's number (address >> 16) */
+	pthread_mutex_t win_lock;
 };
 
 /* A range of an address space stored in the core file. */
@@ -153,6 +162,7 @@ struct __kvm {
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
+	size_t map_budget;  /* resident bound of the core's mapping, bytes (SIZE_MAX: none) */
 };
 
 /* errors.c: errors and the handle. */
@@ -186,6 +196,14 @@ int kvm_file_pread(kvm_t *kd, struct kvm_file *f, uint64_t off, void *buf,
 		   size_t len);
 enum kvm_status kvm_file_copy(struct kvm_file *f, uint64_t off, void *buf,
 			      size_t len, int write);
+void kvm_file_bound(struct kvm_file *f, size_t budget);
+void kvm_file_touch_slow(struct kvm_file *f, uint64_t off, size_t len);
+/* Note that [off, off+len) of the mapping is about to be read or written. */
+static inline void kvm_file_touch(struct kvm_file *f, uint64_t off, size_t len)
+{
+	if (f->win != NULL)
+		kvm_file_touch_slow(f, off, len);
+}
 
 /* segs.c */
 int kvm_segs_finish(kvm_t *kd, struct kvm_segs *s, const char *what,

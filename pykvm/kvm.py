@@ -18,6 +18,7 @@ Buffer = Union[bytearray, memoryview]
 # kvm_open_ex options (csrc/kvm_ext.h).
 OPT_FOREIGN = 0x1
 OPT_EXCLUDED_ZERO = 0x2
+OPT_PREAD = 0x4
 
 ERRBUF_SIZE = 2048
 
@@ -75,20 +76,27 @@ class Kvm(_Reader):
                  flag: int = os.O_RDONLY, errstr: Optional[str] = None,
                  print_errors: bool = False, *, foreign: bool = False,
                  excluded_zero: bool = False, cache_pages: int = 0,
-                 format: Optional[str] = None):
+                 format: Optional[str] = None, map_budget: Optional[int] = None,
+                 pread: bool = False):
         self._kd = ffi.NULL
         self.prefix = errstr
         self.print_errors = print_errors
         self.flag = flag
-        opts = (OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
-        if opts or cache_pages or format is not None:
+        opts = ((OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
+                | (OPT_PREAD if pread else 0))
+        if opts or cache_pages or format is not None or map_budget is not None:
             self._require("options", "open options")
         if cache_pages < 0:
             raise ValueError("cache_pages must be >= 0")
+        if map_budget is not None and not 0 < map_budget:
+            raise ValueError("map_budget must be > 0 bytes (None: the default; "
+                             "pread=True maps nothing)")
         # struct pykvm_open_opts; keep the C strings alive through the call.
         c_opts = ffi.new("struct pykvm_open_opts *")
         c_opts.flags = opts
         c_opts.cache_pages = cache_pages
+        if map_budget is not None:
+            c_opts.map_budget = min(map_budget, 2 ** (8 * ffi.sizeof("size_t")) - 1)
         keep = []
         if format is not None:
             keep.append(ffi.new("char[]", os.fsencode(format)))
