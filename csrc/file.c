@@ -112,6 +112,10 @@ void kvm_file_bound(struct kvm_file *f, size_t budget)
 		pthread_mutex_destroy(&f->win_lock);
 		return;
 	}
+#ifdef MADV_NOHUGEPAGE
+	/* One fault could map a 2 MiB folio whole: keep to small pages. */
+	(void)madvise(f->map, (size_t)f->size, MADV_NOHUGEPAGE);
+#endif
 	f->nwin = last - first + 1;
 	f->win_base = first;
 	f->win_max = budget >> WIN_SHIFT ? budget >> WIN_SHIFT : 1;
@@ -135,8 +139,13 @@ static void drop(struct kvm_file *f, size_t w, size_t n)
 		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* The clock sweep: unmap windows not read since the last pass until an
- * eighth of the budget is free.  One thread sweeps; others go on reading. */
+/*
+ * The clock sweep: unmap windows not read since the last pass until an
+ * eighth of the budget is free.  Windows the hand passes that are not
+ * marked are unmapped too: the kernel may have mapped parts of them
+ * beside a marked one (fault-around, large page-cache folios).  One thread
+ * sweeps; the others go on reading.
+ */
 static void sweep(struct kvm_file *f)
 {
 	size_t target = f->win_max - f->win_max / 8, scanned = 0, run = 0, run_at = 0;
@@ -148,20 +157,20 @@ static void sweep(struct kvm_file *f)
 	while (LOADZ(f->win_used) > target && scanned < 2 * f->nwin) {
 		size_t w = f->hand;
 		unsigned char v = LOAD8(f->win[w]);
-		int evicted = 0;
+		int drop_it = v == 0;
 		if (v == 1) {
 			STORE8(f->win[w], 2);
 		} else if (v == 2 && XCHG8(f->win[w], 0) == 2) {
 			SUB(f->win_used, 1);
-			evicted = 1;
+			drop_it = 1;
 		}
 		/* Neighbouring windows go in one call. */
-		if (evicted && run > 0 && run_at + run == w) {
+		if (drop_it && run > 0 && run_at + run == w) {
 			run++;
 		} else {
 			if (run > 0)
 				drop(f, run_at, run);
-			run = evicted;
+			run = (size_t)drop_it;
 			run_at = w;
 		}
 		f->hand = w + 1 == f->nwin ? 0 : w + 1;

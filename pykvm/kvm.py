@@ -28,7 +28,8 @@ _U64_MAX = (1 << 64) - 1
 # pykvm._fast's, in C: it calls these pykvm_api.h functions of the cffi
 # module, so both reach the same handle of the same library.
 _fast_setup(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-              for name in ("pykvm_read", "pykvm_pread", "pykvm_read_many", "pykvm_read_scatter")))
+              for name in ("pykvm_read", "pykvm_pread", "pykvm_read_many", "pykvm_read_scatter",
+                           "pykvm_errno", "pykvm_geterr", "pykvm_erraddr")))
 
 # Over the shim, the C library prints "<errstr>: <message>" itself when given
 # the errstr.  Over a native libkvm the glue never prints (illumos's open
@@ -170,9 +171,16 @@ class Kvm(_Reader):
 
     def _error(self, default_errno: int = _errno.EIO) -> KvmError:
         kd = self._kd
-        err = lib.pykvm_errno(kd) or default_errno
-        msg = ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace") or os.strerror(err)
-        addr = lib.pykvm_erraddr(kd) if err in (_errno.EFAULT, _errno.ENODATA) else None
+        return self._error_at(lib.pykvm_errno(kd), ffi.string(lib.pykvm_geterr(kd)),
+                              lib.pykvm_erraddr(kd), default_errno)
+
+    def _error_at(self, err: int, message: bytes, erraddr: int,
+                  default_errno: int = _errno.EFAULT) -> KvmError:
+        """The exception for a failure with this errno, C message and address
+        (the fast path takes them from the handle the moment a read fails)."""
+        err = err or default_errno
+        msg = message.decode("utf-8", "replace") or os.strerror(err)
+        addr = erraddr if err in (_errno.EFAULT, _errno.ENODATA) else None
         if self.print_errors and self.prefix is not None and not _C_PRINTS:
             self._print_errors(self.prefix, [msg])
         return error_for(err, msg, self.corefile, self.prefix, addr)
