@@ -249,8 +249,9 @@ class Kvm(_Reader):
     def physaddr(self, addr: int) -> int:
         """The physical address behind a kernel virtual address."""
         kd = self._handle()
+        addr = self._addr(addr)
         self._require("physaddr", "kvm_physaddr")
-        pa = lib.pykvm_physaddr(kd, self._addr(addr))
+        pa = lib.pykvm_physaddr(kd, addr)
         if pa == 0xFFFFFFFFFFFFFFFF:
             raise self._error(_errno.EFAULT)
         return pa
