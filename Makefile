@@ -11,6 +11,7 @@ APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0
+PIP_BENCH = matplotlib
 
 # The shim as a C library (make lib / install-lib).
 PREFIX ?= /usr/local
@@ -153,9 +154,10 @@ demo: build ## read a real kernel crash dump that ships in fixtures/demo
 clean: ## remove build products (not the fixture cache)
 	rm -rf build pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info
 
-bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md
+bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md and bench/targets.png
 	@$(PYTHON) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
 		{ echo "installing: python3-libkdumpfile"; apt-get update -qq && \
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
 		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
+	@$(PYTHON) -m pip install -q $(PIP_BENCH)
 	$(PYTHON) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
