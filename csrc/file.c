@@ -61,8 +61,8 @@ int kvm_file_open(kvm_t *kd, struct kvm_file *f, const char *path, int flag,
 
 /* ---- the resident bound of a mapping ---- */
 
-#define WIN_SHIFT 17 /* 128 KiB: two fault-around units (64 KiB); at 64 KiB a window
-		      * was measured to hold more than it counted (larger folios) */
+#define WIN_SHIFT KVM_WIN_SHIFT /* 128 KiB: two fault-around units (64 KiB); at 64 KiB a window
+			     * was measured to hold more than it counted (larger folios) */
 
 #if defined(__GNUC__)
 #define LOAD8(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)

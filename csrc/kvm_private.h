@@ -198,11 +198,27 @@ enum kvm_status kvm_file_copy(struct kvm_file *f, uint64_t off, void *buf,
 			      size_t len, int write);
 void kvm_file_bound(struct kvm_file *f, size_t budget);
 void kvm_file_touch_slow(struct kvm_file *f, uint64_t off, size_t len);
+#define KVM_WIN_SHIFT 17 /* the bound's windows: 128 KiB (file.c) */
 /* Note that [off, off+len) of the mapping is about to be read or written. */
 static inline void kvm_file_touch(struct kvm_file *f, uint64_t off, size_t len)
 {
-	if (f->win != NULL)
-		kvm_file_touch_slow(f, off, len);
+	uintptr_t a;
+	size_t w;
+
+	if (f->win == NULL)
+		return;
+	/* Most reads stay in one window already marked: nothing to do. */
+	a = (uintptr_t)f->map + (size_t)off;
+	w = (a >> KVM_WIN_SHIFT) - f->win_base;
+	if (len > 0 && ((a + len - 1) >> KVM_WIN_SHIFT) - f->win_base == w && w < f->nwin &&
+#if defined(__GNUC__)
+	    __atomic_load_n(&f->win[w], __ATOMIC_RELAXED) == 1
+#else
+	    f->win[w] == 1
+#endif
+	)
+		return;
+	kvm_file_touch_slow(f, off, len);
 }
 
 /* segs.c */
