@@ -197,6 +197,16 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 	if (kd->kernel && kd->arch != NULL && kd->archdata == NULL &&
 	    kd->arch->init(kd) != 0)
 		goto fail;
+	/*
+	 * A kernel dump of physical segments in a mapped file: virtual reads
+	 * within a page copy straight from the mapping the translation cache
+	 * names (access.c).  The cache starts again so every entry knows.
+	 */
+	if (kd->kernel && !kd->live && kd->core.map != NULL && kd->physops == NULL &&
+	    kd->vsegs.n == 0) {
+		memset(kd->tlb, 0, sizeof(kd->tlb));
+		kd->fastmap = 1;
+	}
 	/* The open succeeded: the buffer starts clean for later calls. */
 	kd->errbuf[0] = '\0';
 	kd->errnum = 0;

@@ -106,7 +106,8 @@ struct kvm_arch {
 struct kvm_tlb_entry {
 	uint64_t vpage; /* virtual page number + 1 (0 = empty) */
 	uint64_t ppage; /* physical page address */
-	uint64_t check; /* vpage ^ ppage: a torn entry fails this test */
+	uint64_t fpage; /* file offset + 1 of the page stored whole in the mapped core, or 0 */
+	uint64_t check; /* vpage ^ ppage ^ fpage: a torn entry fails this test */
 };
 
 struct __kvm {
@@ -157,6 +158,7 @@ struct __kvm {
 	void *archdata;
 	char notrans[200]; /* why there is no translation, when there is none */
 	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
+	int fastmap; /* virtual reads may copy from the mapping through the tlb (access.c) */
 
 	struct kvm_symtab syms;
 	int have_syms;
