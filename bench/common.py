@@ -49,6 +49,7 @@ class Target:
     want: str  # the threshold, in words
     got: str  # what was measured, in words
     met: Optional[bool]  # None: could not be measured
+    score: Optional[float] = None  # measured ÷ required, ≥ 1 when met (for the chart)
 
 
 @dataclass
@@ -110,6 +111,11 @@ def error_text(e: BaseException) -> str:
 
 def ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a / b if a is not None and b else None
+
+
+def score(have: Optional[float], need: Optional[float]) -> Optional[float]:
+    """How many times the requirement is met: have / need (≥ 1 is met)."""
+    return have / need if have is not None and need else None
 
 
 def fmt_ratio(r: Optional[float]) -> str:

@@ -1,6 +1,6 @@
 """One memory measurement, alone in its own process (run by cases.case_memory).
 
-    memchild.py READER CORE NAMELIST PAGES_FILE CACHE_PAGES
+    memchild.py READER CORE NAMELIST PAGES_FILE CACHE_PAGES [PYKVM_OPTIONS_JSON]
 
 Imports the reader, loads the page addresses (raw native u64), then reads
 /proc/self/status three times: before open, after open, after reading every
@@ -33,13 +33,15 @@ def status() -> dict:
     return out
 
 
-def main(reader: str, core: str, namelist: str, pages_file: str, cache_pages: str) -> None:
+def main(reader: str, core: str, namelist: str, pages_file: str, cache_pages: str,
+         options: str = "{}") -> None:
     pages = array("Q")
     with open(pages_file, "rb") as f:
         pages.frombytes(f.read())
     if reader == "pykvm":
         import pykvm  # noqa: F401
-        opener = lambda: readers.open_pykvm(core, namelist, cache_pages=int(cache_pages))  # noqa: E731
+        opener = lambda: readers.open_pykvm(core, namelist, cache_pages=int(cache_pages),  # noqa: E731
+                                            **json.loads(options))
     elif reader == "drgn":
         import drgn  # noqa: F401
         opener = lambda: readers.open_drgn(core)  # noqa: E731

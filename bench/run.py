@@ -110,10 +110,49 @@ def ratio_text(r: Row, first: Optional[Row]) -> str:
     return f"{r.value / first.value:.2f}"
 
 
-def render(rows: List[Row], targets: List[Target], header: List[str]) -> str:
+CHART = "targets.png"
+
+
+def chart(targets: List[Target], path: Path, title: str) -> bool:
+    """The target table as a picture: one bar per target, measured ÷ required
+    (≥ 1 is met), on a log scale.  matplotlib is a bench-only dependency;
+    without it there is no chart (and the table says so)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    shown = [t for t in targets if t.score is not None and t.score > 0]
+    if not shown:
+        return False
+    fig, ax = plt.subplots(figsize=(10, 0.34 * len(shown) + 1.6))
+    names = [t.name for t in shown][::-1]
+    scores = [t.score for t in shown][::-1]
+    colors = ["#3a923a" if t.met else "#c0392b" for t in shown][::-1]
+    ax.barh(names, scores, color=colors)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("measured ÷ required (log scale; right of the line = met)")
+    ax.set_title(title, fontsize=10)
+    for y, v in enumerate(scores):
+        ax.text(v, y, f" {v:.2f}", va="center", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def render(rows: List[Row], targets: List[Target], header: List[str], drawn: bool = False) -> str:
     out = list(header)
     met = sum(t.met is True for t in targets)
-    out += ["", f"## Targets: {met} of {len(targets)} met", "",
+    out += ["", f"## Targets: {met} of {len(targets)} met", ""]
+    if drawn:
+        out += [f"![measured ÷ required per target]({CHART})", "",
+                "Each bar is a target's measured figure over its requirement (green: met, "
+                "red: not met); the table below has the numbers.", ""]
+    out += [
             "| target | wanted | measured | verdict |", "|---|---|---|---|"]
     for t in targets:
         verdict = {True: "met", False: "**NOT MET**", None: "n/a (did not run)"}[t.met]
@@ -196,7 +235,13 @@ def main(argv: List[str]) -> int:
         "medians from this one run. Every reader's bytes are checked against drgn's on the same "
         "list first (a mismatch is noted in the table).",
     ]
-    text = render(rows, targets, header)
+    drawn = False
+    if not args.no_write:
+        drawn = chart(targets, HERE / CHART, f"pykvm targets, {datetime.date.today()} "
+                      f"({sum(t.met is True for t in targets)} of {len(targets)} met)")
+        if not drawn:
+            print("no chart: matplotlib is not installed (make bench installs it)", file=sys.stderr)
+    text = render(rows, targets, header, drawn)
     print()
     print(text)
     if not args.no_write:

@@ -41,16 +41,19 @@ enum kvm_status kvm_phys_access(kvm_t *kd, uint64_t pa, void *buf,
 	return kvm_segs_access(kd, &kd->psegs, pa, buf, len, write, done);
 }
 
+static int64_t seg_page_offset(const struct kvm_segs *s, uint64_t page);
+
 /* va -> pa through the cache; *room is how many bytes stay contiguous. */
 enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
 			      uint64_t *room)
 {
-	uint64_t vpn = (va >> PAGE_SHIFT) + 1, pagesize = 0, p;
+	uint64_t vpn = (va >> PAGE_SHIFT) + 1, pagesize = 0, p, fp = 0;
 	struct kvm_tlb_entry *t = &kd->tlb[vpn % KVM_TLB_SIZE];
-	uint64_t tv = LOAD(t->vpage), tp = LOAD(t->ppage), tc = LOAD(t->check);
+	uint64_t tv = LOAD(t->vpage), tp = LOAD(t->ppage), tf = LOAD(t->fpage);
+	uint64_t tc = LOAD(t->check);
 	enum kvm_status st;
 
-	if (tv == vpn && tc == (tv ^ tp)) {
+	if (tv == vpn && tc == (tv ^ tp ^ tf)) {
 		*pa = tp | (va & PAGE_MASK);
 		*room = PAGE_SIZE_4K - (va & PAGE_MASK);
 		return KVM_OK;
@@ -60,10 +63,16 @@ enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
 	st = kd->arch->translate(kd, va, &p, &pagesize);
 	if (st != KVM_OK)
 		return st;
+	if (kd->fastmap) {
+		/* Where the page lies whole in the mapped file, for kvm_access. */
+		int64_t off = seg_page_offset(&kd->psegs, p & ~PAGE_MASK);
+		fp = off >= 0 ? (uint64_t)off + 1 : 0;
+	}
 	/* Cache the 4 KiB page; the walk told us the whole (huge) page. */
 	STORE(t->vpage, 0);
 	STORE(t->ppage, p & ~PAGE_MASK);
-	STORE(t->check, vpn ^ (p & ~PAGE_MASK));
+	STORE(t->fpage, fp);
+	STORE(t->check, vpn ^ (p & ~PAGE_MASK) ^ fp);
 	STORE(t->vpage, vpn);
 	*pa = p;
 	*room = pagesize - (va & (pagesize - 1));
@@ -82,6 +91,22 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	if (!write && !physical && kd->fastmap &&
+	    len <= PAGE_SIZE_4K - (addr & PAGE_MASK)) {
+		/*
+		 * The hot case: a read within one page that the translation
+		 * cache knows is stored whole in the mapped file.
+		 */
+		uint64_t vpn = (addr >> PAGE_SHIFT) + 1;
+		const struct kvm_tlb_entry *t = &kd->tlb[vpn % KVM_TLB_SIZE];
+		uint64_t tv = LOAD(t->vpage), tp = LOAD(t->ppage), tf = LOAD(t->fpage);
+		if (tv == vpn && tf != 0 && LOAD(t->check) == (tv ^ tp ^ tf)) {
+			uint64_t off = tf - 1 + (addr & PAGE_MASK);
+			kvm_file_touch(&kd->core, off, len);
+			memcpy(buf, kd->core.map + off, len);
+			return (ssize_t)len;
+		}
+	}
 	if (write && kd->flag != O_RDWR) {
 		kvm_err(kd, EBADF, "%s: opened read-only: cannot write",
 			kd->core.path);

@@ -1,4 +1,5 @@
 /* file.c - opening core and namelist files: mmap where possible, else pread. */
+#define _DEFAULT_SOURCE 1 /* madvise(MADV_DONTNEED): posix_madvise's is a no-op on Linux */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,160 @@ int kvm_file_open(kvm_t *kd, struct kvm_file *f, const char *path, int flag,
 	return 0;
 }
 
+/* ---- the resident bound of a mapping ---- */
+
+#define WIN_SHIFT KVM_WIN_SHIFT /* 128 KiB: two fault-around units (64 KiB); at 64 KiB a window
+			     * was measured to hold more than it counted (larger folios) */
+
+#if defined(__GNUC__)
+#define LOAD8(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE8(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define XCHG8(x, v) __atomic_exchange_n(&(x), (v), __ATOMIC_RELAXED)
+#define ADD(x, v) __atomic_add_fetch(&(x), (v), __ATOMIC_RELAXED)
+#define SUB(x, v) __atomic_sub_fetch(&(x), (v), __ATOMIC_RELAXED)
+#define LOADZ(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#else
+#define LOAD8(x) (x)
+#define STORE8(x, v) ((x) = (v))
+static unsigned char xchg8(unsigned char *p, unsigned char v)
+{
+	unsigned char o = *p;
+	*p = v;
+	return o;
+}
+#define XCHG8(x, v) xchg8(&(x), (v))
+#define ADD(x, v) ((x) += (v))
+#define SUB(x, v) ((x) -= (v))
+#define LOADZ(x) (x)
+#endif
+
+/*
+ * Bound what stays mapped of f to budget bytes (SIZE_MAX: no bound).
+ * Reads and writes through the mapping mark the 128 KiB windows they touch;
+ * when more than the budget are marked, a clock sweep unmaps the windows
+ * not read since the previous sweep (MADV_DONTNEED drops the mapping, not
+ * the OS page cache: a later read maps them again).  Without the memory
+ * for the marks, or without MADV_DONTNEED, the mapping is not bounded.
+ */
+void kvm_file_bound(struct kvm_file *f, size_t budget)
+{
+#ifdef MADV_DONTNEED
+	uintptr_t first, last;
+
+	if (f->map == NULL || budget == SIZE_MAX || f->size == 0)
+		return;
+	first = (uintptr_t)f->map >> WIN_SHIFT;
+	last = ((uintptr_t)f->map + (size_t)f->size - 1) >> WIN_SHIFT;
+	if (budget >> WIN_SHIFT >= last - first + 1)
+		return; /* the whole file fits: nothing to bound */
+	if (pthread_mutex_init(&f->win_lock, NULL) != 0)
+		return;
+	f->win = calloc(last - first + 1, 1);
+	if (f->win == NULL) {
+		pthread_mutex_destroy(&f->win_lock);
+		return;
+	}
+#ifdef MADV_NOHUGEPAGE
+	/* One fault could map a 2 MiB folio whole: keep to small pages. */
+	(void)madvise(f->map, (size_t)f->size, MADV_NOHUGEPAGE);
+#endif
+	f->nwin = last - first + 1;
+	f->win_base = first;
+	f->win_max = budget >> WIN_SHIFT ? budget >> WIN_SHIFT : 1;
+#else
+	(void)f, (void)budget;
+#endif
+}
+
+#ifdef MADV_DONTNEED
+/* Unmap windows [w, w + n) of the mapping. */
+static void drop(struct kvm_file *f, size_t w, size_t n)
+{
+	uintptr_t lo = (f->win_base + w) << WIN_SHIFT, hi = (f->win_base + w + n) << WIN_SHIFT;
+	uintptr_t start = (uintptr_t)f->map, end = start + (size_t)f->size;
+
+	if (lo < start)
+		lo = start;
+	if (hi > end)
+		hi = end;
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/*
+ * The clock sweep: unmap windows not read since the last pass until an
+ * eighth of the budget is free.  Windows the hand passes that are not
+ * marked are unmapped too: the kernel may have mapped parts of them
+ * beside a marked one (fault-around, large page-cache folios).  One thread
+ * sweeps; the others go on reading.
+ */
+static void sweep(struct kvm_file *f)
+{
+	size_t target = f->win_max - f->win_max / 8, scanned = 0, run = 0, run_at = 0;
+
+	if (pthread_mutex_trylock(&f->win_lock) != 0)
+		return;
+	if (target >= f->win_max)
+		target = f->win_max - 1;
+	while (LOADZ(f->win_used) > target && scanned < 2 * f->nwin) {
+		size_t w = f->hand;
+		unsigned char v = LOAD8(f->win[w]);
+		int drop_it = v == 0;
+		if (v == 1) {
+			STORE8(f->win[w], 2);
+		} else if (v == 2 && XCHG8(f->win[w], 0) == 2) {
+			SUB(f->win_used, 1);
+			drop_it = 1;
+		}
+		/* Neighbouring windows go in one call. */
+		if (drop_it && run > 0 && run_at + run == w) {
+			run++;
+		} else {
+			if (run > 0)
+				drop(f, run_at, run);
+			run = (size_t)drop_it;
+			run_at = w;
+		}
+		f->hand = w + 1 == f->nwin ? 0 : w + 1;
+		if (f->hand == 0 && run > 0) {
+			drop(f, run_at, run);
+			run = 0;
+		}
+		scanned++;
+	}
+	if (run > 0)
+		drop(f, run_at, run);
+	pthread_mutex_unlock(&f->win_lock);
+}
+#endif
+
+void kvm_file_touch_slow(struct kvm_file *f, uint64_t off, size_t len)
+{
+#ifdef MADV_DONTNEED
+	uintptr_t a = (uintptr_t)f->map + (size_t)off;
+	size_t w, last;
+
+	if (len == 0)
+		return;
+	w = (a >> WIN_SHIFT) - f->win_base;
+	last = ((a + len - 1) >> WIN_SHIFT) - f->win_base;
+	for (; w <= last && w < f->nwin; w++) {
+		if (LOAD8(f->win[w]) == 1)
+			continue;
+		if (XCHG8(f->win[w], 1) == 0 && ADD(f->win_used, 1) > f->win_max)
+			sweep(f);
+	}
+#else
+	(void)f, (void)off, (void)len;
+#endif
+}
+
 void kvm_file_close(struct kvm_file *f)
 {
+	if (f->win != NULL) {
+		free(f->win);
+		pthread_mutex_destroy(&f->win_lock);
+	}
 	if (f->map != NULL)
 		munmap(f->map, (size_t)f->size);
 	if (f->fd >= 0)
@@ -98,6 +251,25 @@ enum kvm_status kvm_file_copy(struct kvm_file *f, uint64_t off, void *buf,
 	if (f->map != NULL) {
 		if (off > f->size || len > f->size - off)
 			return KVM_IOERR;
+		if (f->win != NULL && len > (1u << WIN_SHIFT)) {
+			/* Window by window: a long copy marks what it maps as it goes. */
+			while (len > 0) {
+				size_t n = (1u << WIN_SHIFT) -
+					   (size_t)(((uintptr_t)f->map + off) & ((1u << WIN_SHIFT) - 1));
+				if (n > len)
+					n = len;
+				kvm_file_touch_slow(f, off, n);
+				if (write)
+					memcpy(f->map + off, p, n);
+				else
+					memcpy(p, f->map + off, n);
+				off += n;
+				p += n;
+				len -= n;
+			}
+			return KVM_OK;
+		}
+		kvm_file_touch(f, off, len);
 		if (write)
 			memcpy(f->map + off, buf, len);
 		else

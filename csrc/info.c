@@ -63,6 +63,8 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 	put(&o, "live=%d\n", kd->live);
 	put(&o, "writable=%d\n", kd->flag == O_RDWR);
 	put(&o, "mapped=%d\n", kd->core.map != NULL);
+	if (kd->core.map != NULL)
+		put(&o, "map_budget=%zu\n", kd->core.win != NULL ? kd->map_budget : (size_t)0);
 	put(&o, "page_size=%llu\n", (unsigned long long)kd->pagesize);
 	put(&o, "symbols=%zu\n", kd->have_syms ? kd->syms.n : (size_t)0);
 	if (kd->arch)

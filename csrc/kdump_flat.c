@@ -41,11 +41,14 @@ const unsigned char *kdump_ptr(const kvm_t *kd, const struct kdump *k,
 
 	if (kd->core.map == NULL || loff > k->size || len > k->size - loff)
 		return NULL;
-	if (k->recs == NULL)
+	if (k->recs == NULL) {
+		kvm_file_touch((struct kvm_file *)&kd->core, loff, len);
 		return kd->core.map + loff;
+	}
 	r = flat_find(k, loff);
 	if (r == NULL || loff - r->loff > r->len || len > r->len - (loff - r->loff))
 		return NULL;
+	kvm_file_touch((struct kvm_file *)&kd->core, r->foff + (loff - r->loff), len);
 	return kd->core.map + r->foff + (loff - r->loff);
 }
 

@@ -51,8 +51,10 @@ static int open_core(kvm_t *kd, const char *corefile)
 			return -1;
 		kd->live = 1;
 	} else {
-		if (kvm_file_open(kd, &kd->core, corefile, kd->flag, 1) != 0)
+		if (kvm_file_open(kd, &kd->core, corefile, kd->flag,
+				  (kd->opts & KVM_OPT_PREAD) ? 0 : 1) != 0)
 			return -1;
+		kvm_file_bound(&kd->core, kd->map_budget);
 		if (strcmp(corefile, LIVE_CORE) == 0)
 			kd->live = 1;
 	}
@@ -167,6 +169,7 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 	kd->flag = flag;
 	kd->pagesize = 4096;
 	kd->cache_pages = KVM_DEFAULT_CACHE_PAGES;
+	kd->map_budget = KVM_DEFAULT_MAP_BUDGET;
 	if (errstr != NULL && (kd->program = strdup(errstr)) == NULL) {
 		kvm_err(kd, ENOMEM, "out of memory");
 		goto fail;
@@ -184,6 +187,8 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 				goto fail;
 			}
 		}
+		if (OPT_HAS(o, map_budget) && o->map_budget != 0)
+			kd->map_budget = o->map_budget;
 		if (OPT_HAS(o, nparts) && o->nparts != 0) {
 			if (!OPT_HAS(o, parts) || o->parts == NULL || corefile != NULL) {
 				kvm_err(kd, EINVAL,
@@ -220,6 +225,16 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 	if (kd->kernel && kd->arch != NULL && kd->archdata == NULL &&
 	    kd->arch->init(kd) != 0)
 		goto fail;
+	/*
+	 * A kernel dump of physical segments in a mapped file: virtual reads
+	 * within a page copy straight from the mapping the translation cache
+	 * names (access.c).  The cache starts again so every entry knows.
+	 */
+	if (kd->kernel && !kd->live && kd->core.map != NULL && kd->physops == NULL &&
+	    kd->vsegs.n == 0) {
+		memset(kd->tlb, 0, sizeof(kd->tlb));
+		kd->fastmap = 1;
+	}
 	/* The open succeeded: the buffer starts clean for later calls. */
 	kd->errbuf[0] = '\0';
 	kd->errnum = 0;

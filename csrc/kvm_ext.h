@@ -16,9 +16,17 @@ extern "C" {
 /* Options for kvm_open_ex. */
 #define KVM_OPT_FOREIGN 0x1       /* accept a core or namelist of another data model */
 #define KVM_OPT_EXCLUDED_ZERO 0x2 /* pages a dump filtered out read as zeros */
+#define KVM_OPT_PREAD 0x4         /* never map the core file: read it with pread */
 
 /* Default bound of the decompressed-page cache, in pages. */
 #define KVM_DEFAULT_CACHE_PAGES 4096
+/*
+ * Default bound of the core file's mapping that stays resident (the file
+ * pages a process has mapped count in its RSS): 32 MiB.  Past it, the
+ * 128 KiB windows least recently read are unmapped (madvise MADV_DONTNEED;
+ * the OS page cache keeps them).
+ */
+#define KVM_DEFAULT_MAP_BUDGET (32u << 20)
 
 /*
  * Open options, extensible: set size = sizeof(struct kvm_open_opts) and
@@ -32,6 +40,8 @@ struct kvm_open_opts {
 	const char *format; /* force a core format by name ("elf", "kdump"), or NULL */
 	const char *const *parts; /* the files of a dump written in parts, or NULL */
 	size_t nparts;      /* how many; corefile is NULL then */
+	size_t map_budget;  /* bytes of the mapped core kept resident; 0 = default
+			     * (KVM_DEFAULT_MAP_BUDGET), SIZE_MAX = no bound */
 };
 
 /*

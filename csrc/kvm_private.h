@@ -39,6 +39,15 @@ struct kvm_file {
 	uint64_t size;        /* bytes in the file (st_size) */
 	unsigned char *map;   /* whole-file mapping, or NULL */
 	int writable;
+	/*
+	 * The mapping's resident bound (file.c), in 128 KiB windows of the
+	 * address space (two of the kernel's fault-around units): per window 0 = not
+	 * mapped by us, 1 = read since the last sweep, 2 = read before it.
+	 */
+	unsigned char *win;
+	size_t nwin, win_used, win_max, hand;
+	uintptr_t win_base;   /* first window's number (address >> 16) */
+	pthread_mutex_t win_lock;
 };
 
 /* A range of an address space stored in the core file. */
@@ -103,7 +112,8 @@ struct kvm_arch {
 struct kvm_tlb_entry {
 	uint64_t vpage; /* virtual page number + 1 (0 = empty) */
 	uint64_t ppage; /* physical page address */
-	uint64_t check; /* vpage ^ ppage: a torn entry fails this test */
+	uint64_t fpage; /* file offset + 1 of the page stored whole in the mapped core, or 0 */
+	uint64_t check; /* vpage ^ ppage ^ fpage: a torn entry fails this test */
 };
 
 struct __kvm {
@@ -154,6 +164,7 @@ struct __kvm {
 	void *archdata;
 	char notrans[320]; /* why there is no translation, when there is none */
 	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
+	int fastmap; /* virtual reads may copy from the mapping through the tlb (access.c) */
 
 	struct kvm_symtab syms;
 	int have_syms;
@@ -165,6 +176,7 @@ struct __kvm {
 	/* ELF notes seen: per-CPU or per-thread NT_PRSTATUS, and notes only a
 	 * process core has (NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO). */
 	unsigned note_prstatus, note_process;
+	size_t map_budget;  /* resident bound of the core's mapping, bytes (SIZE_MAX: none) */
 };
 
 /* errors.c: errors and the handle. */
@@ -198,6 +210,30 @@ int kvm_file_pread(kvm_t *kd, struct kvm_file *f, uint64_t off, void *buf,
 		   size_t len);
 enum kvm_status kvm_file_copy(struct kvm_file *f, uint64_t off, void *buf,
 			      size_t len, int write);
+void kvm_file_bound(struct kvm_file *f, size_t budget);
+void kvm_file_touch_slow(struct kvm_file *f, uint64_t off, size_t len);
+#define KVM_WIN_SHIFT 17 /* the bound's windows: 128 KiB (file.c) */
+/* Note that [off, off+len) of the mapping is about to be read or written. */
+static inline void kvm_file_touch(struct kvm_file *f, uint64_t off, size_t len)
+{
+	uintptr_t a;
+	size_t w;
+
+	if (f->win == NULL)
+		return;
+	/* Most reads stay in one window already marked: nothing to do. */
+	a = (uintptr_t)f->map + (size_t)off;
+	w = (a >> KVM_WIN_SHIFT) - f->win_base;
+	if (len > 0 && ((a + len - 1) >> KVM_WIN_SHIFT) - f->win_base == w && w < f->nwin &&
+#if defined(__GNUC__)
+	    __atomic_load_n(&f->win[w], __ATOMIC_RELAXED) == 1
+#else
+	    f->win[w] == 1
+#endif
+	)
+		return;
+	kvm_file_touch_slow(f, off, len);
+}
 
 /* segs.c */
 int kvm_segs_finish(kvm_t *kd, struct kvm_segs *s, const char *what,

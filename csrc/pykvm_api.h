@@ -20,11 +20,12 @@ int pykvm_has(const char *feature);
  * them: any field set fails the open with ENOTSUP.
  */
 struct pykvm_open_opts {
-	unsigned flags;      /* KVM_OPT_*: foreign 0x1, excluded_zero 0x2 */
+	unsigned flags;      /* KVM_OPT_*: foreign 0x1, excluded_zero 0x2, pread 0x4 */
 	size_t cache_pages;  /* 0 = default */
 	const char *format;  /* force a core format, or NULL */
 	const char *const *parts; /* a dump in parts (corefile NULL), or NULL */
 	size_t nparts;
+	size_t map_budget;   /* resident bound of the mapped core; 0 = default */
 };
 
 /* Open: errstr prints as kvm_open does; errbuf (2048 bytes) gets the

@@ -66,6 +66,7 @@ kvm_t *pykvm_open(const char *namelist, const char *corefile,
 	ko.format = o->format;
 	ko.parts = o->parts;
 	ko.nparts = o->nparts;
+	ko.map_budget = o->map_budget;
 	return kvm_open_opts(namelist, corefile, swapfile, flag, errstr, errbuf, &ko);
 }
 

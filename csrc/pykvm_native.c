@@ -353,7 +353,7 @@ pykvm_handle_t *pykvm_open(const char *namelist, const char *corefile,
 	(void)errstr;
 	msg[0] = '\0';
 	if (o != NULL && (o->flags != 0 || o->cache_pages != 0 || o->format != NULL ||
-			  o->parts != NULL || o->nparts != 0)) {
+			  o->parts != NULL || o->nparts != 0 || o->map_budget != 0)) {
 		snprintf(msg, sizeof(msg), "open options are not available with the native libkvm of %s",
 			 PLATFORM);
 		e = ENOTSUP;

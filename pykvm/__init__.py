@@ -72,7 +72,10 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
     print_errors=True also prints them to stderr as the C library does.
     Shim options: foreign=True (another data model), excluded_zero=True
     (filtered pages read as zeros), cache_pages=N (decompressed-page cache),
-    format="elf"|"kdump" (force a core format; another name is an error).
+    format="elf"|"kdump" (force a core format; another name is an error),
+    map_budget=BYTES (how much of the mapped core file stays mapped, so in
+    RSS; default 32 MiB, the least recently read 128 KiB windows unmapped
+    past it), pread=True (never map the core: every read a pread).
     """
     return Kvm(namelist, corefile, swapfile, flag, errstr, print_errors, **options)
 

@@ -18,6 +18,7 @@ Buffer = Union[bytearray, memoryview]
 # kvm_open_ex options (csrc/kvm_ext.h).
 OPT_FOREIGN = 0x1
 OPT_EXCLUDED_ZERO = 0x2
+OPT_PREAD = 0x4
 
 ERRBUF_SIZE = 2048
 
@@ -27,7 +28,8 @@ _U64_MAX = (1 << 64) - 1
 # pykvm._fast's, in C: it calls these pykvm_api.h functions of the cffi
 # module, so both reach the same handle of the same library.
 _fast_setup(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
-              for name in ("pykvm_read", "pykvm_pread", "pykvm_read_many", "pykvm_read_scatter")))
+              for name in ("pykvm_read", "pykvm_pread", "pykvm_read_many", "pykvm_read_scatter",
+                           "pykvm_errno", "pykvm_geterr", "pykvm_erraddr")))
 
 # Over the shim, the C library prints "<errstr>: <message>" itself when given
 # the errstr.  Over a native libkvm the glue never prints (illumos's open
@@ -75,12 +77,14 @@ class Kvm(_Reader):
                  flag: int = os.O_RDONLY, errstr: Optional[str] = None,
                  print_errors: bool = False, *, foreign: bool = False,
                  excluded_zero: bool = False, cache_pages: int = 0,
-                 format: Optional[str] = None):
+                 format: Optional[str] = None, map_budget: Optional[int] = None,
+                 pread: bool = False):
         self._kd = ffi.NULL
         self.prefix = errstr
         self.print_errors = print_errors
         self.flag = flag
-        opts = (OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
+        opts = ((OPT_FOREIGN if foreign else 0) | (OPT_EXCLUDED_ZERO if excluded_zero else 0)
+                | (OPT_PREAD if pread else 0))
         # A sequence of paths: the files of a dump written in parts (makedumpfile --split).
         parts = None
         if corefile is not None and not isinstance(corefile, (str, bytes, os.PathLike)):
@@ -89,14 +93,19 @@ class Kvm(_Reader):
                 raise ValueError("corefile: an empty sequence of parts")
             self._require("options", "opening a dump in parts (corefile as a sequence)")
             corefile = None
-        if opts or cache_pages or format is not None:
+        if opts or cache_pages or format is not None or map_budget is not None:
             self._require("options", "open options")
         if cache_pages < 0:
             raise ValueError("cache_pages must be >= 0")
+        if map_budget is not None and not 0 < map_budget:
+            raise ValueError("map_budget must be > 0 bytes (None: the default; "
+                             "pread=True maps nothing)")
         # struct pykvm_open_opts; keep the C strings alive through the call.
         c_opts = ffi.new("struct pykvm_open_opts *")
         c_opts.flags = opts
         c_opts.cache_pages = cache_pages
+        if map_budget is not None:
+            c_opts.map_budget = min(map_budget, 2 ** (8 * ffi.sizeof("size_t")) - 1)
         keep = []
         if format is not None:
             keep.append(ffi.new("char[]", os.fsencode(format)))
@@ -177,9 +186,16 @@ class Kvm(_Reader):
 
     def _error(self, default_errno: int = _errno.EIO) -> KvmError:
         kd = self._kd
-        err = lib.pykvm_errno(kd) or default_errno
-        msg = ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace") or os.strerror(err)
-        addr = lib.pykvm_erraddr(kd) if err in (_errno.EFAULT, _errno.ENODATA) else None
+        return self._error_at(lib.pykvm_errno(kd), ffi.string(lib.pykvm_geterr(kd)),
+                              lib.pykvm_erraddr(kd), default_errno)
+
+    def _error_at(self, err: int, message: bytes, erraddr: int,
+                  default_errno: int = _errno.EFAULT) -> KvmError:
+        """The exception for a failure with this errno, C message and address
+        (the fast path takes them from the handle the moment a read fails)."""
+        err = err or default_errno
+        msg = message.decode("utf-8", "replace") or os.strerror(err)
+        addr = erraddr if err in (_errno.EFAULT, _errno.ENODATA) else None
         if self.print_errors and self.prefix is not None and not _C_PRINTS:
             self._print_errors(self.prefix, [msg])
         return error_for(err, msg, self.corefile, self.prefix, addr)
@@ -248,8 +264,9 @@ class Kvm(_Reader):
     def physaddr(self, addr: int) -> int:
         """The physical address behind a kernel virtual address."""
         kd = self._handle()
+        addr = self._addr(addr)
         self._require("physaddr", "kvm_physaddr")
-        pa = lib.pykvm_physaddr(kd, self._addr(addr))
+        pa = lib.pykvm_physaddr(kd, addr)
         if pa == 0xFFFFFFFFFFFFFFFF:
             raise self._error(_errno.EFAULT)
         return pa

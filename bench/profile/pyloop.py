@@ -1,6 +1,9 @@
 """The Python hot loop, for callgrind (run by bench/profile/profile.py).
 
-    pyloop.py CORE NAMELIST ADDRFILE SIZE PASSES [read|readinto|read_many|read_scatter|slice]
+    pyloop.py CORE NAMELIST ADDRFILE SIZE PASSES [read|readinto|read_u64|read_u32|read_member|
+                                                  read_many|read_scatter|slice]
+
+PYKVM_TREE=DIR takes pykvm from another checkout (to profile an older tree).
 
 ("slice" is the floor: mm[o:o + SIZE] at the same bytes, offsets precomputed.)
 
@@ -17,7 +20,7 @@ import sys
 from array import array
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # pykvm, built in place
+sys.path.insert(0, os.environ.get("PYKVM_TREE") or str(Path(__file__).resolve().parents[2]))  # pykvm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/readers.py
 
 import pykvm  # noqa: E402
@@ -44,12 +47,21 @@ def main(core: str, namelist: str, addrfile: str, size: str, passes: str, api: s
         for _ in range(passes_n):
             for a in addrs:
                 read(a, n)
+    elif api in ("read_u64", "read_u32"):
+        rd = getattr(kd, api)
+        for _ in range(passes_n):
+            for a in addrs:
+                rd(a)
+    elif api == "read_member":
+        rm = kd.read_member
+        for _ in range(passes_n):
+            for a in addrs:
+                rm(a, 0, 4)
     elif api == "readinto":
         for _ in range(passes_n):
             for a in addrs:
                 readinto(a, buf)
     elif api == "read_scatter":
-        from array import array
         packed, sizes = array("Q", addrs), array("Q", [n] * len(addrs))
         for _ in range(passes_n):
             kd.read_scatter(packed, sizes)

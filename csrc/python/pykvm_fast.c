@@ -32,9 +32,16 @@ typedef size_t (*read_scatter_fn)(void *kd, const uint64_t *addrs,
 				  const uint64_t *sizes, size_t n, void *out,
 				  int64_t *results);
 
+typedef int (*errno_fn)(void *kd);
+typedef const char *(*geterr_fn)(void *kd);
+typedef uint64_t (*erraddr_fn)(void *kd);
+
 static read_fn api_read, api_pread;
 static read_many_fn api_read_many;
 static read_scatter_fn api_read_scatter;
+static errno_fn api_errno;
+static geterr_fn api_geterr;
+static erraddr_fn api_erraddr;
 
 /* Reads of at least this many bytes release the GIL. */
 #define NOGIL_BYTES 8192
@@ -63,10 +70,19 @@ static PyObject *raise_from(PyObject *exc)
 	return NULL;
 }
 
-/* Raise Kvm._error(EFAULT): the handle's errno, message and address. */
+/*
+ * Raise Kvm._error_at(errno, message, address): the handle's error state,
+ * taken here at once, before any Python code runs (and lets another
+ * thread's failing read replace it).
+ */
 static PyObject *fail(PyObject *self)
 {
-	return raise_from(PyObject_CallMethod(self, "_error", "i", EFAULT));
+	void *kd = ((Reader *)self)->kd;
+	int e = api_errno(kd);
+	const char *m = api_geterr(kd);
+	unsigned long long a = (unsigned long long)api_erraddr(kd);
+
+	return raise_from(PyObject_CallMethod(self, "_error_at", "iyK", e, m != NULL ? m : "", a));
 }
 
 /* Raise what Kvm._handle() raises on a closed handle. */
@@ -238,6 +254,10 @@ static int do_read(Reader *r, PyObject *self, uint64_t addr, void *buf,
 		Py_BEGIN_ALLOW_THREADS
 		got = (physical ? api_pread : api_read)(kd, addr, buf, len);
 		Py_END_ALLOW_THREADS
+		/* Failed without the GIL: again with it, for an error state no
+		 * other Python thread can have replaced. */
+		if (got != (int64_t)len)
+			got = (physical ? api_pread : api_read)(kd, addr, buf, len);
 	} else {
 		got = (physical ? api_pread : api_read)(kd, addr, buf, len);
 	}
@@ -269,7 +289,7 @@ static int probe(Reader *r, PyObject *self, uint64_t addr, uint64_t len,
 		a = (a | (PAGE - 1)) + 1;
 	}
 	Py_END_ALLOW_THREADS
-	if (got != 1) {
+	if (got != 1 && (got = (physical ? api_pread : api_read)(r->kd, a, &byte, 1)) != 1) {
 		fail(self);
 		return -1;
 	}
@@ -522,6 +542,10 @@ static PyObject *Reader_read_cstring(PyObject *self, PyObject *const *args,
 		uint64_t at = addr + (uint64_t)have;
 		size_t chunk = PAGE - (size_t)(at & (PAGE - 1)), want;
 		char *nul;
+		if (have > 0 && at == 0) { /* past 2**64 - 1 before the NUL */
+			check_span(self, addr, (uint64_t)maxlen);
+			goto out;
+		}
 		if ((Py_ssize_t)chunk > maxlen - have)
 			chunk = (size_t)(maxlen - have);
 		want = (size_t)have + chunk;
@@ -984,18 +1008,20 @@ static PyType_Spec Reader_spec = {
 	Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, Reader_slots,
 };
 
-/* setup(read, pread, read_many, read_scatter): the cffi module's function addresses. */
+/* setup(read, pread, read_many, read_scatter, errno, geterr, erraddr):
+ * the cffi module's function addresses. */
 static PyObject *fast_setup(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
 {
-	void *p[4];
+	void *p[7];
 	int i;
 
 	(void)mod;
-	if (nargs != 4) {
-		PyErr_SetString(PyExc_TypeError, "setup(read, pread, read_many, read_scatter)");
+	if (nargs != 7) {
+		PyErr_SetString(PyExc_TypeError,
+				"setup(read, pread, read_many, read_scatter, errno, geterr, erraddr)");
 		return NULL;
 	}
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 7; i++) {
 		p[i] = PyLong_AsVoidPtr(args[i]);
 		if (p[i] == NULL) {
 			if (!PyErr_Occurred())
@@ -1008,12 +1034,16 @@ static PyObject *fast_setup(PyObject *mod, PyObject *const *args, Py_ssize_t nar
 	memcpy(&api_pread, &p[1], sizeof(p[1]));
 	memcpy(&api_read_many, &p[2], sizeof(p[2]));
 	memcpy(&api_read_scatter, &p[3], sizeof(p[3]));
+	memcpy(&api_errno, &p[4], sizeof(p[4]));
+	memcpy(&api_geterr, &p[5], sizeof(p[5]));
+	memcpy(&api_erraddr, &p[6], sizeof(p[6]));
 	Py_RETURN_NONE;
 }
 
 static PyMethodDef fast_methods[] = {
 	{"setup", (PyCFunction)(void (*)(void))fast_setup, METH_FASTCALL,
-	 "setup(read, pread, read_many, read_scatter): addresses of pykvm_api.h functions"},
+	 "setup(read, pread, read_many, read_scatter, errno, geterr, erraddr):\n"
+	 "addresses of the pykvm_api.h functions of pykvm._kvm"},
 	{NULL, NULL, 0, NULL},
 };
 
