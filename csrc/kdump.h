@@ -115,6 +115,7 @@ struct hdr {
 /* The sub-header's fields, whatever its layout. */
 struct sub {
 	uint64_t phys_base, off_vmci, size_vmci, off_note, size_note, max64;
+	uint32_t dump_level;
 	int have_phys_base;
 	unsigned phys_ulong; /* bytes of the phys_base field */
 };
@@ -146,6 +147,11 @@ struct kdump {
 	uint64_t desc_off, data_off;
 
 	struct kvm_pagecache *cache; /* decompressed pages */
+
+	/* For kvm_info: the header version, the sub-header's dump level. */
+	int32_t version;
+	uint32_t dump_level;
+	int have_dump_level;
 
 	/* Decompression state, one per concurrent reader (kdump_codec.c). */
 	pthread_mutex_t pool_mu;

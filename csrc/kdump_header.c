@@ -180,6 +180,7 @@ void kdump_sub_load(struct sub *s, const unsigned char *b, int big,
 	s->phys_base = ld(big, b + l->phys_base, l->ulong);
 	s->phys_ulong = l->ulong;
 	s->have_phys_base = 1;
+	s->dump_level = kvm_ld32(big, b + l->dump_level);
 	if (version >= 3) {
 		s->off_vmci = kvm_ld64(big, b + l->off_vmci);
 		s->size_vmci = ld(big, b + l->size_vmci, l->ulong);
