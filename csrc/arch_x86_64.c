@@ -205,3 +205,13 @@ const struct kvm_arch kvm_arch_x86_64 = {
 	"x86_64", 62, x86_64_init, x86_64_translate, x86_64_shift_symbol,
 	x86_64_close,
 };
+
+int kvm_x86_64_levels(kvm_t *kd)
+{
+	const struct x86_64 *a;
+
+	if (kd == NULL || kd->arch != &kvm_arch_x86_64 || kd->archdata == NULL)
+		return 0;
+	a = kd->archdata;
+	return a->levels;
+}

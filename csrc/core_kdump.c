@@ -431,7 +431,10 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 		k->sublay = l;
 		if (h.version >= 6 && s.max64 != 0)
 			k->max_mapnr = s.max64;
+		k->dump_level = s.dump_level;
+		k->have_dump_level = 1;
 	}
+	k->version = h.version;
 	if (k->max_mapnr == 0) {
 		kvm_err(kd, EINVAL, "%s: max_mapnr is 0: the dump holds no memory",
 			kd->core.path);
@@ -551,4 +554,20 @@ size_t kvm_kdump_cache_used(kvm_t *kd)
 	if (kd->physops->read != kdump_read)
 		return kvm_kdump_split_cache_used(kd);
 	return kvm_pagecache_used(((struct kdump *)kd->physdata)->cache);
+}
+
+/* What kvm_info tells of a kdump file; 0 if kd is not one. */
+int kvm_kdump_facts(kvm_t *kd, struct kvm_kdump_facts *f)
+{
+	struct kdump *k;
+
+	if (kd == NULL || kd->physops == NULL || kd->physops->read != kdump_read)
+		return 0;
+	k = kd->physdata;
+	f->version = k->version;
+	f->pages_total = k->max_mapnr;
+	f->pages_dumped = k->ndesc;
+	f->dump_level = k->dump_level;
+	f->have_dump_level = k->have_dump_level;
+	return 1;
 }

@@ -49,6 +49,7 @@ static void put_segs(struct out *o, const char *space, const struct kvm_segs *s)
 size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 {
 	struct out o = { buf, len, 0 };
+	struct kvm_kdump_facts kf;
 
 	if (kd == NULL)
 		return 0;
@@ -70,6 +71,8 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 	if (kd->arch)
 		put(&o, "arch=%s\n", kd->arch->name);
 	put(&o, "translation=%d\n", kd->archdata != NULL);
+	if (kvm_x86_64_levels(kd) > 0)
+		put(&o, "paging_levels=%d\n", kvm_x86_64_levels(kd));
 	if (kd->have_kerndisp)
 		put(&o, "kerndisp=%lld\n", (long long)kd->kerndisp);
 	put(&o, "symbol_displacement=%lld\n", (long long)kd->symdisp);
@@ -88,6 +91,13 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 		    kd->truncated_pages ? "pages" : "bytes");
 	if (kd->extra_info)
 		put(&o, "%s", kd->extra_info);
+	if (kvm_kdump_facts(kd, &kf)) {
+		put(&o, "kdump_version=%d\n", (int)kf.version);
+		put(&o, "pages_total=%llu\n", (unsigned long long)kf.pages_total);
+		put(&o, "pages_dumped=%llu\n", (unsigned long long)kf.pages_dumped);
+		if (kf.have_dump_level)
+			put(&o, "dump_level=%u\n", (unsigned)kf.dump_level);
+	}
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");
 	put_vmci(&o, kd, "BUILD-ID", "build_id");

@@ -116,6 +116,7 @@ struct hdr {
 /* The sub-header's fields, whatever its layout. */
 struct sub {
 	uint64_t phys_base, off_vmci, size_vmci, off_note, size_note, max64;
+	uint32_t dump_level;
 	int have_phys_base;
 	unsigned phys_ulong; /* bytes of the phys_base field */
 	int32_t split;        /* v2+: one part of a makedumpfile --split set */
@@ -158,6 +159,10 @@ struct kdump {
 	uint64_t start_pfn, end_pfn, desc_base;
 	const struct sub_layout *sublay; /* the sub-header's layout */
 	uint32_t sub_blocks;             /* sub_hdr_size */
+	/* For kvm_info: the header version, the sub-header's dump level. */
+	int32_t version;
+	uint32_t dump_level;
+	int have_dump_level;
 
 	/* Decompression state, one per concurrent reader (kdump_codec.c). */
 	pthread_mutex_t pool_mu;

@@ -185,6 +185,7 @@ void kdump_sub_load(struct sub *s, const unsigned char *b, int big,
 		s->start_pfn = ld(big, b + l->start_pfn, l->ulong);
 		s->end_pfn = ld(big, b + l->end_pfn, l->ulong);
 	}
+	s->dump_level = kvm_ld32(big, b + l->dump_level);
 	if (version >= 3) {
 		s->off_vmci = kvm_ld64(big, b + l->off_vmci);
 		s->size_vmci = ld(big, b + l->size_vmci, l->ulong);

@@ -301,4 +301,16 @@ enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
 ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 		   int write, int physical);
 
+/* kvm_info's facts of a kdump file (core_kdump.c): 1 and f filled, or 0. */
+struct kvm_kdump_facts {
+	int32_t version;       /* disk_dump_header.header_version */
+	uint64_t pages_total;  /* max_mapnr: page frames the dump covers */
+	uint64_t pages_dumped; /* pages stored in the file (bitmap 2) */
+	uint32_t dump_level;   /* the sub-header's makedumpfile -d level */
+	int have_dump_level;
+};
+int kvm_kdump_facts(kvm_t *kd, struct kvm_kdump_facts *f);
+/* Page-table levels the x86-64 translation walks (4 or 5), else 0. */
+int kvm_x86_64_levels(kvm_t *kd);
+
 #endif /* PYKVM_KVM_PRIVATE_H */

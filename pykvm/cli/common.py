@@ -1,19 +1,56 @@
-"""What every command shares: the -N/-M options, opening, addresses, output."""
+"""What every command shares: the -N/-M options, opening, numbers and
+addresses, one-line errors, JSON output.
+
+The file options are accepted before the command too (``pykvm -N nl -M core
+info``, as in ``vmstat -M core -N kernel``): they are defined on the top
+parser and again on each command's, where their default is SUPPRESS so a
+value given before the command is not reset after it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import sys
+from typing import Any, NoReturn, Optional
 
 from .. import open as kvm_open
 
+U64_MAX = (1 << 64) - 1
 
-def add_files(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-N", dest="namelist", help="namelist: executable, vmlinux, System.map or kallsyms")
-    p.add_argument("-M", dest="core", action="append",
-                   help="core: crash dump, process core or /proc/kcore; give -M once per "
-                        "file of a dump written in parts (makedumpfile --split)")
-    p.add_argument("--foreign", action="store_true", help="accept another data model (32/64-bit)")
-    p.add_argument("--excluded-zero", action="store_true", help="read filtered-out dump pages as zeros")
+
+class CliError(Exception):
+    """A usage problem: printed as one line on stderr, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with every error as one line on stderr (status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_files(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """-N, -M, --foreign, --excluded-zero and --json: on the top parser
+    (top=True, with their defaults) and on each command's (given or not)."""
+    def d(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
+
+    g = p.add_argument_group("files and output (also accepted before the command)")
+    g.add_argument("-N", dest="namelist", metavar="NAMELIST", default=d(None),
+                   help="symbols: an executable, vmlinux, System.map or kallsyms "
+                        "(default: the running kernel's, or those a Linux >= 6.0 dump carries)")
+    g.add_argument("-M", dest="core", metavar="CORE", default=d(None), action="append",
+                   help="a crash dump, process core or memory device "
+                        "(default: the running kernel, /proc/kcore); once per file "
+                        "of a dump written in parts (makedumpfile --split)")
+    g.add_argument("--foreign", action="store_true", default=d(False),
+                   help="accept another data model (a 32-bit core in this 64-bit program)")
+    g.add_argument("--excluded-zero", action="store_true", default=d(False),
+                   help="read pages a filtered dump left out as zeros (default: an error)")
+    g.add_argument("--json", action="store_true", default=d(False),
+                   help="print JSON instead of text")
 
 
 def open_kvm(args: argparse.Namespace):
@@ -22,11 +59,69 @@ def open_kvm(args: argparse.Namespace):
                     excluded_zero=args.excluded_zero)
 
 
-def parse_addr(kd, text: str) -> int:
-    """A number (0x... or decimal), a symbol, or symbol+offset."""
-    base, _, off = text.partition("+")
+def parse_int(text: str, what: str, lo: int = 0, hi: int = U64_MAX) -> int:
+    """A decimal or 0x-hexadecimal number in lo..hi, else CliError."""
+    s = text.strip()
     try:
-        value = int(base, 0)
+        value = int(s, 0)
     except ValueError:
-        value = kd.symbol(base)
-    return value + (int(off, 0) if off else 0)
+        raise CliError(f"{what} {text!r} is not a number (decimal, or hexadecimal with 0x)") from None
+    if not lo <= value <= hi:
+        raise CliError(f"{what} {text!r} is out of range ({lo:#x}..{hi:#x})")
+    return value
+
+
+def size_arg(what: str, lo: int = 1, hi: int = U64_MAX):
+    """An argparse type= for a number in lo..hi, named in its error."""
+    def convert(text: str) -> int:
+        try:
+            return parse_int(text, what, lo, hi)
+        except CliError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
+
+
+_HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
+# symbol or number, then an optional +offset or -offset
+_WHERE = re.compile(r"\s*([^\s+-][^\s+-]*)\s*(?:([+-])\s*(\S+))?\s*")
+
+
+def parse_addr(kd, text: str) -> int:
+    """An address: a symbol, or hexadecimal with or without 0x (as nlist
+    prints it), optionally +N or -N (decimal or 0x hex).  A name the
+    namelist defines is the symbol, even if it also reads as hex."""
+    if text.strip().startswith("-"):
+        raise CliError(f"address {text!r} is negative")
+    m = _WHERE.fullmatch(text)
+    if m is None:
+        raise CliError(f"bad address {text!r}: give a symbol, a hex address, or symbol+offset")
+    base, sign, off = m.groups()
+    if base[:2].lower() == "0x":
+        if not _HEX.fullmatch(base):
+            raise CliError(f"bad address {text!r}: {base!r} is not hexadecimal")
+        value = int(base, 16)
+    else:
+        found = kd.nlist([base])[0]
+        if found is not None:
+            value = found[0]
+        elif _HEX.fullmatch(base):
+            value = int(base, 16)
+        else:
+            value = kd.symbol(base)  # raises SymbolNotFoundError, naming the namelist
+    if sign:
+        delta = parse_int(off, f"offset in {text!r}")
+        value = value + delta if sign == "+" else value - delta
+    if not 0 <= value <= U64_MAX:
+        raise CliError(f"address {text!r} is outside 0..{U64_MAX:#x}")
+    return value
+
+
+def print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+def note(message: str, prog: Optional[str] = None) -> None:
+    """One line on stderr that is not an error."""
+    print(f"{prog or 'pykvm'}: {message}", file=sys.stderr)

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
-from .common import add_files, open_kvm
+from .common import add_files, open_kvm, print_json
 
 TYPE_NAMES = {0x0: "U", 0x2: "A", 0x4: "T", 0x6: "D", 0x8: "B"}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("nlist", help="print symbol values, like nm for the given names")
+    p = sub.add_parser("nlist", help="print symbol values, like nm for the given names",
+                       description="Print each symbol's value, nm type letter and name; a "
+                                   "missing name prints as U and makes the exit status 1.  "
+                                   "The value is what `pykvm read` takes as an address.")
+    p.add_argument("names", nargs="+", metavar="NAME")
     add_files(p)
-    p.add_argument("names", nargs="+")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     status = 0
+    rows = []
     with open_kvm(args) as kd:
         for name, found in zip(args.names, kd.nlist(args.names)):
             if found is None:
-                print(f"{'':16} U {name}")
+                rows.append({"name": name, "found": False, "value": None, "type": None,
+                             "letter": "U"})
                 status = 1
-            else:
-                value, ntype = found
-                letter = TYPE_NAMES.get(ntype & 0x1E, "?")
-                print(f"{value:016x} {letter if ntype & 1 else letter.lower()} {name}")
+                continue
+            value, ntype = found
+            letter = TYPE_NAMES.get(ntype & 0x1E, "?")
+            letter = letter if ntype & 1 else letter.lower()
+            rows.append({"name": name, "found": True, "value": value, "type": ntype,
+                         "letter": letter})
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            value = "" if r["value"] is None else f"{r['value']:016x}"
+            print(f"{value:16} {r['letter']} {r['name']}")
     return status
