@@ -182,3 +182,18 @@ def test_cli_takes_every_part(dumps, split):
     assert "kdump-split" in res.stdout
     assert sum(line.startswith("part ") for line in res.stdout.splitlines()) == 3
     assert all(Path(p).name in res.stdout for p in split["nokaslr-96M"])
+
+
+def test_c_api_opens_the_parts(dumps, split, tmp_path):
+    """kvm_open_opts with parts/nparts (tests/c/split_parts.c), built against csrc/."""
+    from conftest import ROOT
+    from test_c_api import CFLAGS, codec_libs, shim_sources
+    prog = tmp_path / "split_parts"
+    subprocess.run(["cc", *CFLAGS, f"-I{ROOT / 'csrc'}", str(ROOT / "tests/c/split_parts.c"),
+                    *shim_sources(), "-o", str(prog), *codec_libs(), "-lpthread"],
+                   check=True, capture_output=True, text=True)
+    d = dumps["kaslr-256M"]
+    res = subprocess.run([str(prog), d.kallsyms, *split["kaslr-256M"]], capture_output=True,
+                         text=True)
+    assert "not ok" not in res.stdout, res.stdout
+    assert res.returncode == 0 and res.stdout.strip().endswith("1..16"), res.stdout + res.stderr
