@@ -156,10 +156,13 @@ static int find_truncation(kvm_t *kd, struct kdump *k)
 
 	if (k->status & DH_INCOMPLETE)
 		return 0; /* makedumpfile said so itself: such pages read as excluded */
+	/* A split part's table holds its own pfns' descriptors only. */
+	uint64_t used = k->split ? kdump_rank(k, k->end_pfn) - k->desc_base : k->ndesc;
+
 	have = k->desc_off > k->size ? 0 : (k->size - k->desc_off) / DESC_SIZE;
-	if (have > k->ndesc)
-		have = k->ndesc;
-	lost = k->ndesc - have;
+	if (have > used)
+		have = used;
+	lost = used - have;
 	for (i = have; i > 0; i--) {
 		uint64_t pos = k->desc_off + (i - 1) * DESC_SIZE, off;
 		uint32_t size;
@@ -491,8 +494,6 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 	}
 	if (setup_bitmaps(kd, k, &h, kdump_sig) != 0)
 		return -1;
-	if (find_truncation(kd, k) != 0)
-		return -1;
 	if (have_sub && s.split != 0) {
 		/* One part of makedumpfile --split: its own pfns only. */
 		if (s.start_pfn >= s.end_pfn || s.end_pfn > k->max_mapnr) {
@@ -506,6 +507,8 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 		k->end_pfn = s.end_pfn;
 		k->desc_base = kdump_rank(k, s.start_pfn);
 	}
+	if (find_truncation(kd, k) != 0)
+		return -1;
 	k->sub_blocks = (uint32_t)h.sub_hdr_size;
 
 	/* VMCOREINFO, from its field or else from the notes. */

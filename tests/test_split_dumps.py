@@ -197,3 +197,23 @@ def test_c_api_opens_the_parts(dumps, split, tmp_path):
                          text=True)
     assert "not ok" not in res.stdout, res.stdout
     assert res.returncode == 0 and res.stdout.strip().endswith("1..16"), res.stdout + res.stderr
+
+
+def test_a_truncated_part(dumps, split, tmp_path):
+    """One part cut short: the set opens, its lost pages fault saying the dump is
+    truncated, every other page reads as in the ELF dump, info counts the loss."""
+    from test_truncated_dumps import check_kdump, kdump_pages, truncated_figure
+    d = dumps["nokaslr-96M"]
+    p1, p2, p3 = split["nokaslr-96M"]
+    cut = tmp_path / "vmcore.split-2"
+    data = open(p2, "rb").read()
+    cut.write_bytes(data[:len(data) * 6 // 10])
+    if not needs_parts():
+        return assert_unsupported(pykvm.open, d.kallsyms, [p1, str(cut), p3])
+    s = sub_header(p2)
+    pages = {pfn: lost for pfn, lost in kdump_pages(str(cut)).items()
+             if s["start"] <= pfn < s["end"]}
+    with pykvm.open(d.kallsyms, [p1, str(cut), p3]) as kd, \
+            pykvm.open(d.kallsyms, d.path("vmcore.elf")) as elf:
+        read, lost = check_kdump(kd, elf, pages)
+        assert truncated_figure(kd) == (lost, "pages") and lost > 500 and read > 500

@@ -95,7 +95,8 @@ def test_truncated_elf_vmcore(dumps, tmp_path, fraction):
 
 def kdump_pages(path: str):
     """A (possibly truncated) x86-64 kdump file parsed here, plain or flattened:
-    {pfn: lost} for every pfn bitmap 2 says is dumped, lost meaning its descriptor
+    {pfn: lost} for every pfn bitmap 2 says is dumped (in a split dump's part: of
+    its pfn range), lost meaning its descriptor
     or its page data is not in the file.  Zero pages share data stored first."""
     with open(path, "rb") as f:
         raw = f.read()
@@ -123,13 +124,17 @@ def kdump_pages(path: str):
     bs, sub, bmb, mapnr = struct.unpack_from("<iiII", data, 428)
     if struct.unpack_from("<i", data, 8)[0] >= 6:
         mapnr = struct.unpack_from("<Q", data, bs + 96)[0] or mapnr
+    # a part of a split dump: its table holds its own pfns only
+    start, end = 0, mapnr
+    if struct.unpack_from("<i", data, bs + 12)[0]:
+        start, end = struct.unpack_from("<QQ", data, bs + 80)
     b2 = (1 + sub) * bs + bmb // 2 * bs
     desc = (1 + sub + bmb) * bs
     pages, i = {}, 0
     for byte_at in range((mapnr + 7) // 8):
         byte = data[b2 + byte_at]
         for bit in range(8):
-            if byte >> bit & 1:
+            if byte >> bit & 1 and start <= byte_at * 8 + bit < end:
                 pos = desc + 24 * i
                 lost = not there(pos, 24)
                 if not lost:
