@@ -126,11 +126,13 @@ def test_one_part_alone_reads_its_range_and_names_the_others(dumps, split, varia
                             continue
                         outside += 1
                         assert e.address == a
-                        assert "in another part of a split dump" in str(e), str(e)
-                        assert path in str(e)
+                        if pykvm.has("geterr"):  # (illumos libkvm: no messages)
+                            assert "in another part of a split dump" in str(e), str(e)
+                            assert path in str(e)
                         continue
                     if data is None:
-                        return assert_unsupported(kd.read, a, 64, physical=True)
+                        assert_unsupported(kd.read, a, 64, physical=True)
+                        return
                     assert s["start"] <= pfn < s["end"], hex(pfn)
                     assert data == elf.read(a, 64, physical=True), hex(pfn)
                     inside += 1
@@ -209,7 +211,8 @@ def test_a_truncated_part(dumps, split, tmp_path):
     data = open(p2, "rb").read()
     cut.write_bytes(data[:len(data) * 6 // 10])
     if not needs_parts():
-        return assert_unsupported(pykvm.open, d.kallsyms, [p1, str(cut), p3])
+        assert_unsupported(pykvm.open, d.kallsyms, [p1, str(cut), p3])
+        return
     s = sub_header(p2)
     pages = {pfn: lost for pfn, lost in kdump_pages(str(cut)).items()
              if s["start"] <= pfn < s["end"]}

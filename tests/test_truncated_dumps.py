@@ -75,9 +75,10 @@ def test_truncated_elf_vmcore(dumps, tmp_path, fraction):
         try:
             assert kd.read_cstring(banner) == d.truth["banner"]
         except pykvm.FaultError as e:  # the kernel image itself was lost
-            assert "is truncated" in str(e)
+            assert "is truncated" in str(e) or not pykvm.has("info")  # (native words)
         if not needs_shim():
-            return assert_unsupported(lambda: kd.info)
+            assert_unsupported(lambda: kd.info)
+            return
         assert truncated_figure(kd) == (end - size, "bytes")
         same, lost = scan(kd, elf, d.truth["mem_mb"] << 8)
         assert same > 5000 and len(lost) > 5000
@@ -184,7 +185,8 @@ def test_truncated_plain_kdump(dumps, tmp_path, where):
     pages = kdump_pages(path)
     with pykvm.open(d.kallsyms, path) as kd, pykvm.open(d.kallsyms, d.path("vmcore.elf")) as elf:
         if not needs_shim():
-            return assert_unsupported(lambda: kd.info)
+            assert_unsupported(lambda: kd.info)
+            return
         read, lost = check_kdump(kd, elf, pages)
         assert truncated_figure(kd) == (lost, "pages")
         if where == "data":
@@ -206,7 +208,8 @@ def test_truncated_flattened_kdump(dumps, tmp_path):
     pages = kdump_pages(path)
     with pykvm.open(d.kallsyms, path) as kd, pykvm.open(d.kallsyms, d.path("vmcore.elf")) as elf:
         if not needs_shim():
-            return assert_unsupported(lambda: kd.info)
+            assert_unsupported(lambda: kd.info)
+            return
         read, lost = check_kdump(kd, elf, pages)
         assert truncated_figure(kd) == (lost, "pages")
         assert read > 5000 and lost > 2000
