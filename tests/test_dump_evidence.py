@@ -183,3 +183,27 @@ def test_nlist_retries_without_the_underscore(dumps, proc):
     truth = proc.truth("target64")
     with pykvm.open(proc.exe("target64"), proc.core("target64")) as kd:
         assert kd.symbol("_kvm_t_int") == truth["nm"]["kvm_t_int"]["value"]
+
+
+def test_conflicting_evidence_goes_to_the_namelist(dumps, proc, tmp_path):
+    """p_paddr say kernel, but a note says process (QEMU's CPU notes turned into
+    CORE NT_AUXV notes): the namelist decides -- the guest's kallsyms (a kernel's:
+    it has linux_banner) makes it a kernel dump, a program's executable a process."""
+    d = dumps[VARIANT]
+    path = rewritten(d.path("vmcore.elf"), tmp_path / "mixed.elf",
+                     rename=(("VMCOREINFO", "XMCOREINFO"), ("QEMU", "CORE")))
+    with open(path, "r+b") as f:  # type 0 (QEMU's) -> 6 (NT_AUXV)
+        for name_off, name, ntype, _, _ in elf_notes(path):
+            if name == "CORE" and ntype == 0:
+                f.seek(name_off - 4)
+                f.write(struct.pack("<I", 6))
+    assert any(n == "CORE" and t == 6 for _, n, t, *_ in elf_notes(path))
+    if not pykvm.has("info"):
+        with pykvm.open(d.kallsyms, path) as kd:
+            assert_unsupported(lambda: kd.info)
+        return
+    with pykvm.open(d.kallsyms, path) as kd:
+        assert kd.info["kernel"] == 1
+        assert kd.read(banner_phys(d), 13, physical=True) == b"Linux version"
+    with pykvm.open(proc.exe("target64"), path) as kd:
+        assert kd.info["kernel"] == 0 and kd.info["format"] == "elf-process"
