@@ -220,3 +220,36 @@ def test_a_truncated_part(dumps, split, tmp_path):
             pykvm.open(d.kallsyms, d.path("vmcore.elf")) as elf:
         read, lost = check_kdump(kd, elf, pages)
         assert truncated_figure(kd) == (lost, "pages") and lost > 500 and read > 500
+
+
+def test_an_older_header_names_the_range_in_its_unsigned_longs(dumps, split, tmp_path):
+    """Before header version 6 the range is only in start_pfn/end_pfn (unsigned longs):
+    a part rewritten as version 5 (the 64-bit fields zeroed) keeps its range."""
+    d = dumps["nokaslr-96M"]
+    p2 = split["nokaslr-96M"][1]
+    s = sub_header(p2)
+    data = bytearray(open(p2, "rb").read())
+    bs = struct.unpack_from("<i", data, 428)[0]
+    assert struct.unpack_from("<QQ", data, bs + 16) == (s["start"], s["end"])
+    struct.pack_into("<i", data, 8, 5)
+    data[bs + 80:bs + 104] = bytes(24)
+    old = tmp_path / "part2-v5"
+    old.write_bytes(bytes(data))
+    with pykvm.open(d.kallsyms, str(old)) as kd, \
+            pykvm.open(d.kallsyms, d.path("vmcore.elf")) as elf:
+        if not pykvm.has("pread"):
+            assert_unsupported(kd.read, 0, 8, physical=True)
+            return
+        inside = outside = 0
+        for pfn in range(0, s["max_mapnr"], 5):
+            try:
+                got = kd.read(pfn * PAGE, 32, physical=True)
+            except pykvm.PageExcludedError:
+                continue
+            except pykvm.FaultError as e:
+                if not s["start"] <= pfn < s["end"] and "another part" in str(e):
+                    outside += 1
+                continue
+            assert s["start"] <= pfn < s["end"] and got == elf.read(pfn * PAGE, 32, physical=True)
+            inside += 1
+        assert inside > 500 and (outside > 500 or not pykvm.has("geterr"))
