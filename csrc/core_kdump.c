@@ -126,18 +126,68 @@ static int setup_bitmaps(kvm_t *kd, struct kdump *k, const struct hdr *h,
 	k->ndesc = total;
 	k->desc_off = off + len;
 	k->data_off = k->desc_off + total * DESC_SIZE;
-	if (k->desc_off > k->size || total > (k->size - k->desc_off) / DESC_SIZE) {
-		if (!(k->status & DH_INCOMPLETE)) {
-			kvm_err(kd, EINVAL,
-				"%s: truncated: the page descriptor table (%llu descriptors at offset %llu) runs past the end of the dump (%llu bytes)",
-				kd->core.path, ull(total), ull(k->desc_off), ull(k->size));
-			return -1;
-		}
-	}
+	/* A descriptor table past the end: truncated (see find_truncation). */
 	return 0;
 }
 
 /* ---- reads ---- */
+
+/* A page the truncated dump lost: a fault that says so. */
+static enum kvm_status truncated_page(kvm_t *kd, const struct kdump *k, uint64_t pfn,
+				      const char *what, uint64_t off)
+{
+	kvm_err(kd, EFAULT,
+		"the dump is truncated: pfn 0x%llx is lost with it (%s, at dump offset %llu, is not in %s, which ends early; %llu pages missing)",
+		ull(pfn), what, ull(off), kd->core.path, ull(k->lost_pages));
+	return KVM_FAULT_MSG;
+}
+
+/*
+ * Is the dump cut short?  Its descriptor table, or the page data of its last
+ * descriptors, past the end (a plain file), or a flattened file without its
+ * end record.  Count the pages lost: from the last descriptor back to the
+ * first whose page is there.  Pages are written in pfn order, so only the
+ * shared zero page (stored before the others) is present among lost ones.
+ */
+static int find_truncation(kvm_t *kd, struct kdump *k)
+{
+	uint64_t i, have, lost = 0;
+	unsigned char p[DESC_SIZE];
+
+	if (k->status & DH_INCOMPLETE)
+		return 0; /* makedumpfile said so itself: such pages read as excluded */
+	/* A split part's table holds its own pfns' descriptors only. */
+	uint64_t used = k->split ? kdump_rank(k, k->end_pfn) - k->desc_base : k->ndesc;
+
+	have = k->desc_off > k->size ? 0 : (k->size - k->desc_off) / DESC_SIZE;
+	if (have > used)
+		have = used;
+	lost = used - have;
+	for (i = have; i > 0; i--) {
+		uint64_t pos = k->desc_off + (i - 1) * DESC_SIZE, off;
+		uint32_t size;
+		if (!kdump_covered(k, pos, DESC_SIZE) ||
+		    kdump_copy(kd, k, pos, p, DESC_SIZE) != KVM_OK) {
+			lost++;
+			continue;
+		}
+		off = ld64(k->big, p);
+		size = ld32(k->big, p + 8);
+		if (off > k->size || size > k->size - off || !kdump_covered(k, off, size)) {
+			lost++;
+			continue;
+		}
+		if (off > k->data_off)
+			break; /* a page of its own, there: everything before it is too */
+	}
+	if (lost == 0 && !k->flat_cut)
+		return 0;
+	k->truncated = 1;
+	k->lost_pages = lost;
+	kd->truncated = lost;
+	kd->truncated_pages = 1;
+	return 0;
+}
 
 /* The descriptor of pfn, which bitmap 2 has (word is its bitmap word). */
 static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
@@ -154,6 +204,8 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 	idx += popcount64(word & ((1ULL << (pfn % 64)) - 1));
 	idx -= k->desc_base; /* a split part's table starts at its first pfn */
 	pos = k->desc_off + idx * DESC_SIZE;
+	if (k->truncated && !kdump_covered(k, pos, DESC_SIZE))
+		return truncated_page(kd, k, pfn, "its page descriptor", pos);
 	p = kdump_ptr(kd, k, pos, DESC_SIZE);
 	if (p == NULL) {
 		if (kdump_copy(kd, k, pos, tmp, DESC_SIZE) != KVM_OK) {
@@ -171,6 +223,9 @@ static enum kvm_status get_desc(kvm_t *kd, const struct kdump *k, uint64_t pfn,
 	codec = d->flags & DH_CODECS;
 	if (d->off == 0 && (k->status & DH_INCOMPLETE))
 		return KVM_EXCLUDED; /* never written */
+	if (k->truncated && (d->off > k->size || d->size > k->size - d->off ||
+			     !kdump_covered(k, d->off, d->size)))
+		return truncated_page(kd, k, pfn, "its page data", d->off);
 	if ((d->flags & ~DH_CODECS) || (codec & (codec - 1))) {
 		kvm_err(kd, EIO, "%s: pfn 0x%llx: page descriptor has unknown flags 0x%x",
 			kd->core.path, ull(pfn), d->flags);
@@ -455,6 +510,8 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 		k->end_pfn = s.end_pfn;
 		k->desc_base = kdump_rank(k, s.start_pfn);
 	}
+	if (find_truncation(kd, k) != 0)
+		return -1;
 	k->sub_blocks = (uint32_t)h.sub_hdr_size;
 
 	/* VMCOREINFO, from its field or else from the notes. */

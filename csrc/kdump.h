@@ -157,6 +157,10 @@ struct kdump {
 	 * lie below it).  Bitmaps and headers are the whole dump's. */
 	int split;
 	uint64_t start_pfn, end_pfn, desc_base;
+
+	/* A dump cut short (disk full): pages past the end fault, saying so. */
+	int truncated, flat_cut; /* flat_cut: a flattened file without its end */
+	uint64_t lost_pages;
 	const struct sub_layout *sublay; /* the sub-header's layout */
 	uint32_t sub_blocks;             /* sub_hdr_size */
 	/* For kvm_info: the header version, the sub-header's dump level. */
@@ -233,6 +237,7 @@ enum kvm_status kdump_copy(kvm_t *kd, const struct kdump *k, uint64_t loff,
 int kdump_read_at(kvm_t *kd, const struct kdump *k, uint64_t loff, void *buf,
 		  size_t len, const char *what);
 int kdump_flat_index(kvm_t *kd, struct kdump *k);
+int kdump_covered(const struct kdump *k, uint64_t loff, uint64_t len);
 void kdump_flat_free(struct kdump *k);
 
 /* kdump_header.c */

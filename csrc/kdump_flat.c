@@ -52,6 +52,31 @@ const unsigned char *kdump_ptr(const kvm_t *kd, const struct kdump *k,
 	return kd->core.map + r->foff + (loff - r->loff);
 }
 
+/* Does the file hold all of the dump's bytes [loff, loff + len)? (A
+ * flattened file may leave gaps, which kdump_copy reads as zeros.) */
+int kdump_covered(const struct kdump *k, uint64_t loff, uint64_t len)
+{
+	const struct flatrec *r, *end;
+
+	if (loff > k->size || len > k->size - loff)
+		return 0;
+	if (k->recs == NULL || len == 0)
+		return 1;
+	r = flat_find(k, loff);
+	end = k->recs + k->nrecs;
+	while (len > 0) {
+		uint64_t in, n;
+		if (r == NULL || r >= end || loff < r->loff || loff - r->loff >= r->len)
+			return 0;
+		in = loff - r->loff;
+		n = r->len - in < len ? r->len - in : len;
+		loff += n;
+		len -= n;
+		r++;
+	}
+	return 1;
+}
+
 /* Copy the dump's bytes at loff; a gap between flattened records reads as zeros. */
 enum kvm_status kdump_copy(kvm_t *kd, const struct kdump *k, uint64_t loff,
 			   void *buf, size_t len)
@@ -287,6 +312,10 @@ int kdump_flat_index(kvm_t *kd, struct kdump *k)
 	for (;;) {
 		uint64_t loff, len;
 		if (pos > f->size || f->size - pos < FLAT_REC_HDR) {
+			if (n > 0) { /* cut short: what is there opens */
+				k->flat_cut = 1;
+				break;
+			}
 			kvm_err(kd, EINVAL,
 				"%s: truncated flattened dump: no end record (the records stop at offset %llu of %llu)",
 				f->path, ull(pos), ull(f->size));
@@ -305,7 +334,11 @@ int kdump_flat_index(kvm_t *kd, struct kdump *k)
 			goto fail;
 		}
 		pos += FLAT_REC_HDR;
-		if (len > f->size - pos) {
+		if (len > f->size - pos && n > 0) {
+			/* The last record, cut short: keep its bytes that are there. */
+			len = f->size - pos;
+			k->flat_cut = 1;
+		} else if (len > f->size - pos) {
 			kvm_err(kd, EINVAL,
 				"%s: truncated flattened dump: the record at offset %llu (%llu bytes for dump offset %llu) runs past the end of the file (%llu bytes)",
 				f->path, ull(pos - FLAT_REC_HDR), ull(len), ull(loff),
@@ -333,6 +366,8 @@ int kdump_flat_index(kvm_t *kd, struct kdump *k)
 			n++;
 		}
 		pos += len;
+		if (k->flat_cut)
+			break;
 	}
 	if (n == 0) {
 		kvm_err(kd, EINVAL, "%s: flattened dump holds no data", f->path);

@@ -376,6 +376,10 @@ int kvm_kdump_open_parts(kvm_t *kd, const char *const *paths, size_t n)
 	kd->have_crashtime = p0->have_crashtime;
 	kd->phys_base = p0->phys_base;
 	kd->have_phys_base = p0->have_phys_base;
+	for (i = 0; i < n; i++) { /* pages lost from truncated parts */
+		kd->truncated += sp->part[i]->truncated;
+		kd->truncated_pages |= sp->part[i]->truncated_pages;
+	}
 	kd->cpu_cr3 = p0->cpu_cr3;
 	kd->cpu_cr4 = p0->cpu_cr4;
 	kd->have_cpu_cr = p0->have_cpu_cr;

@@ -38,8 +38,11 @@ struct kvm_open_opts {
 	unsigned flags;     /* KVM_OPT_* */
 	size_t cache_pages; /* bound of the decompressed-page cache; 0 = default */
 	const char *format; /* force a core format by name ("elf", "kdump"), or NULL */
-	const char *const *parts; /* the files of a dump written in parts, or NULL */
-	size_t nparts;      /* how many; corefile is NULL then */
+	const char *const *parts; /* the files of a dump written in parts
+				   * (makedumpfile --split), in any order, or NULL */
+	size_t nparts;      /* how many; corefile must be NULL then.  The open
+			     * fails (EINVAL) unless they are all the parts of
+			     * one dump; a page outside every part cannot occur */
 	size_t map_budget;  /* bytes of the mapped core kept resident; 0 = default
 			     * (KVM_DEFAULT_MAP_BUDGET), SIZE_MAX = no bound */
 };

@@ -67,12 +67,14 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
     namelist: symbols (an ELF executable or vmlinux, System.map, kallsyms);
     None means the running kernel's, or those a dump carries.
     corefile: a crash dump, process core or memory device; None means the
-    running kernel.  swapfile: checked for existence, otherwise unused.
+    running kernel; a sequence of paths: the files of a dump written in parts
+    (makedumpfile --split), opened as one (the shim only).  swapfile: checked for existence, otherwise unused.
     flag: os.O_RDONLY or os.O_RDWR.  errstr: prefix of error messages;
     print_errors=True also prints them to stderr as the C library does.
     Shim options: foreign=True (another data model), excluded_zero=True
     (filtered pages read as zeros), cache_pages=N (decompressed-page cache),
-    format="elf"|"kdump" (force a core format; another name is an error),
+    format="elf"|"kdump" (force a core format; another name is an error;
+    "elf-kernel" / "elf-process" also say what an ELF core is),
     map_budget=BYTES (how much of the mapped core file stays mapped, so in
     RSS; default 32 MiB, the least recently read 128 KiB windows unmapped
     past it), pread=True (never map the core: every read a pread).
