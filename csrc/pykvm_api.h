@@ -68,3 +68,7 @@ size_t pykvm_info(kvm_t *kd, char *buf, size_t len);
 size_t pykvm_symcount(kvm_t *kd);
 int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module);
+
+/* The dump's VMCOREINFO text, NUL-terminated into buf when it fits;
+ * returns the bytes needed (0: the handle has none). */
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len);

@@ -28,7 +28,7 @@ int pykvm_has(const char *feature)
 {
 	static const char *const have[] = {
 		"geterr", "pread", "pwrite", "physaddr", "info", "symbols",
-		"kerndisp", "options", "read_many", "page_offset", "cache",
+		"kerndisp", "options", "read_many", "page_offset", "cache", "vmcoreinfo",
 #ifdef HAVE_ZLIB
 		"zlib",
 #endif
@@ -210,4 +210,18 @@ int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module)
 {
 	return kvm_symbol(kd, i, name, value, type, letter, module);
+}
+
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
+{
+	size_t n;
+
+	if (kd == NULL || kd->vmcoreinfo == NULL)
+		return 0;
+	n = kd->vmcoreinfo_len;
+	if (buf != NULL && len > n) {
+		memcpy(buf, kd->vmcoreinfo, n);
+		buf[n] = '\0';
+	}
+	return n + 1;
 }

@@ -904,3 +904,11 @@ int pykvm_symbol(pykvm_handle_t *h, size_t i, const char **name, uint64_t *value
 	(void)h, (void)i, (void)name, (void)value, (void)type, (void)letter, (void)module;
 	return -1;
 }
+
+size_t pykvm_vmcoreinfo(pykvm_handle_t *h, char *buf, size_t len)
+{
+	(void)h;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	return 0; /* the platform libkvm keeps no VMCOREINFO */
+}
