@@ -24,7 +24,7 @@ _QEMU_REGS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9"
 
 class CpuRegs(NamedTuple):
     cpu: int            # index of the note among its kind, = the CPU number
-    pid: Optional[int]  # PRSTATUS pr_pid (kdump: the task on that CPU; QEMU: cpu + 1)
+    pid: Optional[int]  # PRSTATUS pr_pid: the task on that CPU (kdump); None under QEMU
     regs: Dict[str, int]
     source: str         # "prstatus" or "qemu"
 
@@ -71,6 +71,8 @@ def cpu_registers(kd) -> List[CpuRegs]:
         elif name == b"QEMU" and len(desc) >= 8 + 8 * len(_QEMU_REGS):
             vals = struct.unpack_from(f"<{len(_QEMU_REGS)}Q", desc, 8)
             qemu.append(CpuRegs(len(qemu), None, dict(zip(_QEMU_REGS, vals)), "qemu"))
+    if qemu and pr:  # QEMU numbers its PRSTATUS notes cpu + 1: no task's pid
+        pr = [c._replace(pid=None) for c in pr]
     out = pr or qemu
     try:
         kd._linux_cpu_regs = out

@@ -1,0 +1,137 @@
+"""Kernel backtraces: the ORC unwinder started from the panicking CPU's registers or from a
+sleeping task's saved stack pointer, frames named as the kernel prints them."""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+from ..errors import KvmError
+from .cpus import cpu_registers
+from .orc import Frame, OrcTable, Unwinder, kernel_orc
+
+__all__ = ["Symbolizer", "NamedFrame", "Backtrace", "unwind_registers", "panic_backtrace",
+           "symbolizer"]
+
+
+class NamedFrame(NamedTuple):
+    address: int
+    function: Optional[str]
+    offset: Optional[int]
+    size: Optional[int]
+    module: Optional[str]
+
+    def text(self) -> str:
+        if self.function is None:
+            return f"{self.address:#x}"
+        mod = f" [{self.module}]" if self.module else ""
+        return f"{self.function}+{self.offset:#x}/{self.size:#x}{mod}"
+
+    def as_json(self) -> dict:
+        return {"address": self.address, "function": self.function, "offset": self.offset,
+                "module": self.module}
+
+
+class Backtrace(NamedTuple):
+    pid: Optional[int]
+    cpu: Optional[int]
+    comm: Optional[str]
+    task: Optional[int]
+    frames: List[NamedFrame]
+    error: Optional[str]
+
+    def as_json(self) -> dict:
+        d = {"pid": self.pid, "cpu": self.cpu, "comm": self.comm,
+             "frames": [f.as_json() for f in self.frames]}
+        if self.task is not None:
+            d["task"] = self.task
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+class Symbolizer:
+    """address -> (function, offset, size, module): the kernel's text symbols (namelist or
+    kallsyms in the dump), plus any added ranges (modules' own symbol tables).  A symbol's
+    size runs to the next symbol, as the kernel's kallsyms computes it."""
+
+    def __init__(self, kd):
+        syms = sorted({(s.value, s.name, s.module) for s in kd.all_symbols()
+                       if s.letter in "tTwW" and s.value >= (1 << 63)})
+        self._add(syms)
+
+    def _add(self, syms) -> None:
+        self.addrs = [a for a, _, _ in syms]
+        self.syms = syms
+
+    def add_module(self, name: str, symbols: List[Tuple[int, str]], end: int) -> None:
+        merged = list(self.syms) + [(a, n, name) for a, n in symbols] + [(end, "", name)]
+        self._add(sorted(set(merged)))
+
+    def lookup(self, addr: int) -> NamedFrame:
+        i = bisect.bisect_right(self.addrs, addr) - 1
+        if i < 0 or not self.syms[i][1]:
+            return NamedFrame(addr, None, None, None, None)
+        start, name, module = self.syms[i]
+        j = bisect.bisect_right(self.addrs, start)
+        if j >= len(self.addrs):
+            return NamedFrame(addr, None, None, None, None)
+        size = self.addrs[j] - start
+        if addr - start >= 1 << 20:
+            return NamedFrame(addr, None, None, None, None)
+        return NamedFrame(addr, name, addr - start, size, module)
+
+
+def symbolizer(kd) -> Symbolizer:
+    s = getattr(kd, "_linux_symbolizer", None)
+    if s is None:
+        s = Symbolizer(kd)
+        try:
+            kd._linux_symbolizer = s
+        except AttributeError:
+            pass
+    return s
+
+
+def unwinder(kd) -> Unwinder:
+    u = getattr(kd, "_linux_unwinder", None)
+    if u is None:
+        from . import modules
+        u = Unwinder(kd, [kernel_orc(kd)], modules.orc_finder(kd))
+        try:
+            kd._linux_unwinder = u
+        except AttributeError:
+            pass
+    return u
+
+
+def name_frames(kd, frames: List[Frame]) -> List[NamedFrame]:
+    sym = symbolizer(kd)
+    return [sym.lookup(f.address) for f in frames]
+
+
+def unwind_registers(kd, regs: Dict[str, int]):
+    frames, err = unwinder(kd).unwind(regs["rip"], regs["rsp"], regs["rbp"], regs=regs)
+    return name_frames(kd, frames), err
+
+
+def panic_backtrace(kd, task_on_cpu=None) -> Backtrace:
+    """The panicking CPU's stack, from its registers in the dump's notes."""
+    from .sysinfo import panic_cpu
+    cpu = panic_cpu(kd)
+    if cpu is None:
+        raise KvmError(2, f"{kd.corefile}: no CPU panicked (panic_cpu is unset)")
+    regs = cpu_registers(kd)
+    if cpu >= len(regs):
+        raise KvmError(2, f"{kd.corefile}: no saved registers for CPU {cpu}")
+    frames, err = unwind_registers(kd, regs[cpu].regs)
+    pid, comm, task = regs[cpu].pid, None, None
+    if task_on_cpu is not None:
+        try:
+            t = task_on_cpu(cpu)
+            if t is not None:
+                pid, comm, task = t.pid, t.comm, t.task
+        except KvmError:
+            pass
+    return Backtrace(pid, cpu, comm, task, frames, err)
