@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from ..errors import KvmError
 
-COMMANDS = ["info", "nlist", "read", "dmesg", "sysinfo"]
+COMMANDS = ["info", "nlist", "read", "dmesg", "sysinfo", "ps", "lsmod", "bt"]
 
 
 def build_parser() -> argparse.ArgumentParser:

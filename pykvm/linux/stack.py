@@ -108,6 +108,9 @@ def unwinder(kd) -> Unwinder:
 
 def name_frames(kd, frames: List[Frame]) -> List[NamedFrame]:
     sym = symbolizer(kd)
+    k = kernel_orc(kd)
+    if any(not (k.lo <= f.address <= k.hi) for f in frames):
+        _module_symbols_into(kd, sym)
     return [sym.lookup(f.address) for f in frames]
 
 
@@ -135,3 +138,49 @@ def panic_backtrace(kd, task_on_cpu=None) -> Backtrace:
         except KvmError:
             pass
     return Backtrace(pid, cpu, comm, task, frames, err)
+
+
+def _module_symbols_into(kd, sym: Symbolizer) -> None:
+    """Module text symbols from the modules' own kallsyms, once per handle."""
+    if getattr(sym, "_modules_added", False):
+        return
+    sym._modules_added = True
+    from . import modules
+    try:
+        mods = modules.lsmod(kd)
+    except (KvmError, NotImplementedError):
+        return
+    for m in mods:
+        if m.error or not m.address:
+            continue
+        try:
+            syms = [(a, n) for a, n, t in modules.module_symbols(kd, m) if t in "tTwW"]
+        except KvmError:
+            continue
+        sym.add_module(m.name, syms, m.address + (m.text_size or m.size))
+
+
+def task_backtrace(kd, task) -> Backtrace:
+    """A task's stack: from its saved stack pointer (thread.sp, an inactive_task_frame) when
+    it sleeps; from the CPU's registers when it was running on a CPU that saved them."""
+    from .layout import layout
+    L = layout(kd)
+    regs = cpu_registers(kd)
+    if task.cpu is not None and task.state == "R" and task.cpu < len(regs):
+        from .tasks import current_task
+        try:
+            if current_task(kd, task.cpu) == task.task:
+                frames, err = unwind_registers(kd, regs[task.cpu].regs)
+                return Backtrace(task.pid, task.cpu, task.comm, task.task, frames, err)
+        except (KvmError, KeyError):
+            pass
+    try:
+        sp = kd.read_u64(task.task + L.thread_sp)
+        # struct inactive_task_frame: r15 r14 r13 r12 bx bp ret_addr
+        frame = struct.unpack("<7Q", kd.read(sp, 56))
+    except KvmError as e:
+        return Backtrace(task.pid, task.cpu, task.comm, task.task, [],
+                         f"saved stack unreadable: {e}")
+    _module_symbols_into(kd, symbolizer(kd))
+    frames, err = unwinder(kd).unwind(frame[6], sp + 56, frame[5], regs=None, signal=False)
+    return Backtrace(task.pid, task.cpu, task.comm, task.task, name_frames(kd, frames), err)
