@@ -74,3 +74,52 @@ def panic_cases():
     files = {"kdump": ["vmcore.elf", "vmcore.mdf-lzo"],
              "qemu-panic": ["vmcore.elf", "vmcore.kdump-zlib", "vmcore.mdf-lzo"]}
     return [(v, f) for v in PANIC_VARIANTS for f in files[v]]
+
+
+def guest_tasks(d: PanicDump) -> dict:
+    """pid -> (comm, state letter, ppid, cpu) from the guest's /proc/PID/task/TID/stat."""
+    out = {}
+    for line in d.text("tasks.txt").splitlines():
+        if not line.strip():
+            continue
+        close = line.rindex(")")
+        pid = int(line[:line.index(" ")])
+        fields = line[close + 2:].split()
+        out[pid] = (line[line.index("(") + 1:close], fields[0], int(fields[1]), int(fields[36]))
+    return out
+
+
+def guest_modules(d: PanicDump) -> list:
+    """(name, size, refcount, used_by, state, address) from the guest's /proc/modules."""
+    out = []
+    for line in d.text("modules.txt").splitlines():
+        name, size, ref, used, state, addr = line.split()
+        users = [u for u in used.split(",") if u and u != "-"]
+        out.append((name, int(size), None if ref == "-" else int(ref), users, state,
+                    int(addr, 16)))
+    return out
+
+
+def sysrq_t_traces(d: PanicDump) -> dict:
+    """pid -> the non-'?' frames [(function, offset, size, module)] the guest logged for
+    it on `echo t > /proc/sysrq-trigger` (the console's first listing of that pid)."""
+    console = d.text("console.log").replace("\r", "")
+    out: dict = {}
+    pid = None
+    frames: list = []
+    for line in console.splitlines():
+        body = re.sub(r"^\[\s*\d+\.\d+\]\s?", "", line).strip()
+        m = re.match(r"task:.*\bpid:(\d+)\b", body)
+        if m:
+            pid, frames = int(m.group(1)), []
+            continue
+        if pid is None:
+            continue
+        if body == "</TASK>":
+            out.setdefault(pid, frames)
+            pid = None
+            continue
+        f = re.fullmatch(r"(\? )?([\w.]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?", body)
+        if f and not f.group(1):
+            frames.append((f.group(2), int(f.group(3), 16), int(f.group(4), 16), f.group(5)))
+    return out

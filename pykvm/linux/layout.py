@@ -76,6 +76,8 @@ class Layout:
         self.mod_source_list = _opt(kd, m, "source_list")
         self.use_source_list = _opt(kd, "struct module_use", "source_list")
         self.use_source = _opt(kd, "struct module_use", "source")
+        self.tk_ktime_sec = _opt(kd, "struct timekeeper", "ktime_sec")
+        self.tk_offs_boot = _opt(kd, "struct timekeeper", "offs_boot")
         k = "struct mod_kallsyms"
         self.ks_symtab = _opt(kd, k, "symtab")
         self.ks_num = _opt(kd, k, "num_symtab")

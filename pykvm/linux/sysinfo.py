@@ -72,15 +72,20 @@ def present_cpus(kd) -> Optional[int]:
 
 
 def _uptime(kd) -> Optional[float]:
-    """Seconds since boot from the timekeeper (CLOCK_MONOTONIC seconds), when types exist."""
-    obj = getattr(kd, "object", None)
-    if obj is None:
-        return None
+    """Seconds since boot, as /proc/uptime counts them: the timekeeper's monotonic seconds
+    plus its boot offset (time suspended).  shadow_timekeeper is the kernel's working copy
+    of tk_core.timekeeper, equal to it after every update; None without the kernel's types."""
+    from .layout import layout
     try:
-        tk = obj("tk_core").member("timekeeper")
-        return float(tk.member("ktime_sec").value())
-    except Exception:
+        L = layout(kd)
+        if L.tk_ktime_sec is None:
+            return None
+        tk = kd.symbol("shadow_timekeeper")
+        sec = kd.read_u64(tk + L.tk_ktime_sec)
+        boot = kd.read_s64(tk + L.tk_offs_boot) if L.tk_offs_boot is not None else 0
+    except (KvmError, KeyError, NotImplementedError):
         return None
+    return sec + boot / 1e9
 
 
 def sysinfo(kd, tasks=None) -> Dict[str, object]:
