@@ -57,6 +57,13 @@ class PanicDump:
         names = [f[0] for f in frames]
         return frames[names.index("panic"):]
 
+    def console_panic_task(self) -> tuple:
+        """(cpu, pid, comm) of the console's "CPU: N PID: P Comm: C" line after the panic."""
+        console = self.text("console.log").replace("\r", "")
+        tail = console[console.index("Kernel panic - not syncing"):]
+        m = re.search(r"CPU: (\d+) PID: (\d+) Comm: (\S+)", tail)
+        return int(m.group(1)), int(m.group(2)), m.group(3)
+
     def __repr__(self) -> str:
         return self.variant
 
