@@ -116,6 +116,7 @@ void kvm_handle_free(kvm_t *kd)
 	free(kd->vsegs.v);
 	free(kd->psegs.v);
 	free(kd->vmcoreinfo);
+	free(kd->notes);
 	free(kd->osrelease_hdr);
 	free(kd->namelist);
 	free(kd->program);

@@ -153,6 +153,8 @@ struct __kvm {
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
+	unsigned char *notes; /* every note area of the core, as read (PRSTATUS, QEMU CPUs) */
+	size_t notes_len;
 };
 
 /* errors.c: errors and the handle. */

@@ -28,7 +28,7 @@ int pykvm_has(const char *feature)
 {
 	static const char *const have[] = {
 		"geterr", "pread", "pwrite", "physaddr", "info", "symbols",
-		"kerndisp", "options", "read_many", "page_offset", "cache", "vmcoreinfo",
+		"kerndisp", "options", "read_many", "page_offset", "cache", "vmcoreinfo", "notes",
 #ifdef HAVE_ZLIB
 		"zlib",
 #endif
@@ -224,4 +224,13 @@ size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
 		buf[n] = '\0';
 	}
 	return n + 1;
+}
+
+size_t pykvm_notes(kvm_t *kd, void *buf, size_t len)
+{
+	if (kd == NULL || kd->notes == NULL)
+		return 0;
+	if (buf != NULL && len >= kd->notes_len)
+		memcpy(buf, kd->notes, kd->notes_len);
+	return kd->notes_len;
 }

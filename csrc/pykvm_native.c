@@ -912,3 +912,9 @@ size_t pykvm_vmcoreinfo(pykvm_handle_t *h, char *buf, size_t len)
 		buf[0] = '\0';
 	return 0; /* the platform libkvm keeps no VMCOREINFO */
 }
+
+size_t pykvm_notes(pykvm_handle_t *h, void *buf, size_t len)
+{
+	(void)h, (void)buf, (void)len;
+	return 0; /* the platform libkvm does not hand out the core's notes */
+}

@@ -31,8 +31,7 @@ class CpuRegs(NamedTuple):
 
 def _notes(kd) -> bytes:
     from .._kvm import ffi, lib
-    if not lib.pykvm_has(b"notes"):
-        return b""
+    kd._require("notes", "the CPUs' saved registers (the dump's notes)")
     h = kd._handle()
     n = lib.pykvm_notes(h, ffi.NULL, 0)
     if n == 0:

@@ -92,8 +92,9 @@ def sysinfo(kd, tasks=None) -> Dict[str, object]:
     """release, version, machine, nodename, cpus, memory_bytes, uptime_s, panic, panic_cpu,
     panic_pid, crash_time, format.  tasks: a callable cpu -> pid of the task on that CPU,
     for dumps whose notes do not say (QEMU's)."""
+    from .. import has
     from .cpus import cpu_registers
-    info = kd.info
+    info = kd.info if has("info") else {}
     vi = vmcoreinfo(kd)
     uts = utsname(kd)
     page = int(vi["PAGESIZE"]) if "PAGESIZE" in vi else int(info.get("page_size", 4096))
@@ -113,7 +114,7 @@ def sysinfo(kd, tasks=None) -> Dict[str, object]:
     out["panic_cpu"] = cpu
     pid = None
     if cpu is not None:
-        regs = cpu_registers(kd)
+        regs = cpu_registers(kd) if has("notes") else []
         if cpu < len(regs) and regs[cpu].pid is not None:
             pid = regs[cpu].pid
         elif tasks is not None:
