@@ -45,14 +45,14 @@ class Module(NamedTuple):
         return f"{self.name} {self.size} {ref} {used} {self.state} {self.address:#x}"
 
 
-def _module_addrs(kd, L) -> List[int]:
+def _module_addrs(kd, L):
     from .tasks import _list
     try:
         head = kd.symbol("modules")
     except KeyError:
         raise UnsupportedError(errno.ENOTSUP, "the kernel's symbols lack `modules` "
                                "(a kernel without module support?)") from None
-    return list(_list(kd, head, L.mod_list, MAX_MODULES))
+    return _list(kd, head, L.mod_list, MAX_MODULES)
 
 
 def _read_module(kd, L, m: int) -> Module:
@@ -84,7 +84,13 @@ def lsmod(kd) -> List[Module]:
     """Every module on the list, in list order (newest first, as /proc/modules)."""
     from .layout import layout
     L = layout(kd)
-    return [_read_module(kd, L, m) for m in _module_addrs(kd, L)]
+    out: List[Module] = []
+    try:
+        for m in _module_addrs(kd, L):
+            out.append(_read_module(kd, L, m))
+    except KvmError as e:  # the list itself broke: what was read stays, then the error
+        out.append(Module("?", None, None, None, "?", [], 0, None, f"module list: {e}"))
+    return out
 
 
 def module_symbols(kd, mod: Module) -> List[Tuple[int, str, str]]:

@@ -7,7 +7,7 @@ are plain word reads, so a walk of every task costs a few reads per task.
 from __future__ import annotations
 
 import errno
-from typing import Callable, Iterator, List, NamedTuple, Optional
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import KvmError
 from .layout import layout
@@ -79,36 +79,40 @@ def _list(kd, head: int, entry_off: int, limit: int) -> Iterator[int]:
         if node in seen or len(seen) >= limit:
             raise KvmError(errno.ELOOP, f"list at {head:#x} loops or exceeds {limit} entries")
         seen.add(node)
+        nxt = kd.read_pointer(node)  # an unreadable node ends the walk before it is used
         yield node - entry_off
-        node = kd.read_pointer(node)
+        node = nxt
 
 
-def task_addresses(kd) -> Iterator[int]:
-    """Every thread: the init_task list of group leaders, each with its thread group."""
+def task_addresses(kd) -> Iterator[Tuple[int, Optional[str]]]:
+    """(task, None) for every thread: init_task's list of group leaders, each followed by
+    its thread group; (0, why) where a list breaks (the walk then goes on where it can)."""
     L = layout(kd)
     init = kd.symbol("init_task")
-    for leader in _list(kd, init + L.tasks, L.tasks, MAX_TASKS):
-        yield leader
-        try:
-            for t in _list(kd, leader + L.thread_group, L.thread_group, MAX_THREADS):
-                yield t
-        except KvmError:
-            continue
+    try:
+        for leader in _list(kd, init + L.tasks, L.tasks, MAX_TASKS):
+            yield leader, None
+            try:
+                for t in _list(kd, leader + L.thread_group, L.thread_group, MAX_THREADS):
+                    yield t, None
+            except KvmError as e:
+                yield 0, f"threads of task {leader:#x}: {e}"
+    except KvmError as e:
+        yield 0, f"task list: {e}"
 
 
 def tasks(kd, idle: bool = False) -> List[Task]:
     """Every task (init_task's list and each thread group); idle=True adds each CPU's idle
-    task (pid 0) first, as crash's ps shows them."""
+    task (pid 0) first, as crash's ps shows them.  A task or list that cannot be read is an
+    entry with ``error`` set, in place."""
     L = layout(kd)
     out: List[Task] = []
     if idle:
-        for cpu, t in enumerate(idle_tasks(kd)):
+        for t in idle_tasks(kd):
             out.append(_read_task(kd, L, t))
-    try:
-        for t in task_addresses(kd):
-            out.append(_read_task(kd, L, t))
-    except KvmError as e:
-        out.append(Task(0, -1, -1, None, "?", None, "?", f"task list: {e}"))
+    for t, err in task_addresses(kd):
+        out.append(_read_task(kd, L, t) if err is None
+                   else Task(t, -1, -1, None, "?", None, "?", err))
     return out
 
 
