@@ -153,6 +153,7 @@ struct __kvm {
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
+	struct kvm_btf *btf; /* kernel types (btf.c), loaded on first use */
 };
 
 /* errors.c: errors and the handle. */
