@@ -6,7 +6,7 @@ CACHE ?= $(or $(PYKVM_CACHE),$(HOME)/.cache/pykvm)
 export PYKVM_CACHE := $(CACHE)
 
 # System packages: build (gcc, codec headers), fixtures (gdb, qemu, ...).
-APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
+APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev libbpf-dev
 APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools

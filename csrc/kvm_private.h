@@ -155,6 +155,7 @@ struct __kvm {
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
 	unsigned char *notes; /* every note area of the core, as read (PRSTATUS, QEMU CPUs) */
 	size_t notes_len;
+	struct kvm_btf *btf; /* kernel types (btf.c), loaded on first use */
 };
 
 /* errors.c: errors and the handle. */

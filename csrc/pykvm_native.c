@@ -918,3 +918,29 @@ size_t pykvm_notes(pykvm_handle_t *h, void *buf, size_t len)
 	(void)h, (void)buf, (void)len;
 	return 0; /* the platform libkvm does not hand out the core's notes */
 }
+
+/* ---- kernel types: the shim's BTF reader only ---- */
+
+int pykvm_btf_count(pykvm_handle_t *h, unsigned *n)
+{
+	(void)n;
+	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+int pykvm_btf_find(pykvm_handle_t *h, const char *name, int kind)
+{
+	(void)name, (void)kind;
+	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+int pykvm_btf_type(pykvm_handle_t *h, unsigned id, struct pykvm_btf_type *out)
+{
+	(void)id, (void)out;
+	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+int pykvm_btf_member(pykvm_handle_t *h, unsigned id, unsigned i, struct pykvm_btf_member *out)
+{
+	(void)id, (void)i, (void)out;
+	return (int)unsupported(h, "kernel types (BTF)");
+}

@@ -11,6 +11,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional
 
 from ._kvm import ffi, lib
 from .errors import KvmError, SymbolNotFoundError, UnsupportedError, error_for
+from .btf.helpers import TypesMixin
 
 Buffer = Union[bytearray, memoryview]
 
@@ -58,7 +59,7 @@ def _path(p: Union[str, os.PathLike, None]):
     return ffi.NULL if p is None else os.fsencode(p)
 
 
-class Kvm:
+class Kvm(TypesMixin):
     """An open libkvm handle.  Use :func:`pykvm.open` to make one."""
 
     def __init__(self, namelist=None, corefile=None, swapfile=None,
