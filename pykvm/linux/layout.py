@@ -15,19 +15,20 @@ __all__ = ["layout", "offsetof", "sizeof"]
 
 
 def _types(kd):
-    if getattr(kd, "type", None) is None:
-        raise UnsupportedError(errno.ENOTSUP, f"{kd.corefile or 'the kernel'}: this needs the "
-                               "kernel's types (BTF), which this build of pykvm cannot read")
+    from .. import has
+    if not has("btf"):
+        kd._require("btf", "kernel types (BTF), which the tasks, modules and stacks need,")
+    kd.types.ensure()  # raises, naming the dump, when it carries no BTF
     return kd
 
 
 def offsetof(kd, type_name: str, path: str) -> int:
     """Byte offset of a member path ("thread.sp") in a type ("struct task_struct")."""
-    raise NotImplementedError
+    return kd.offsetof(type_name, path)
 
 
 def sizeof(kd, type_name: str) -> int:
-    raise NotImplementedError
+    return kd.sizeof(type_name)
 
 
 def _opt(kd, type_name: str, *paths: str) -> Optional[int]:
