@@ -14,8 +14,8 @@ CACHE ?= $(or $(PYKVM_CACHE),$(HOME)/.cache/pykvm)
 export PYKVM_CACHE := $(CACHE)
 
 # System packages: build (gcc, codec headers), fixtures (gdb, qemu, ...).
-APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
-APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile \
+APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev libbpf-dev
+APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0
@@ -150,6 +150,7 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/recompress.py)
 	$(call fixture,fixtures/kernel/reversion.py)
 	$(call fixture,fixtures/kernel/make_split.py)
+	$(call fixture,fixtures/kernel/make_panic.py)
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kvm_private.h"
+#include "kvm_btf.h"
 
 /* ---- errors ---- */
 
@@ -123,9 +124,11 @@ void kvm_handle_free(kvm_t *kd)
 		kd->arch->close(kd);
 	kvm_file_close(&kd->core);
 	kvm_symtab_free(&kd->syms);
+	kvm_btf_free(kd);
 	free(kd->vsegs.v);
 	free(kd->psegs.v);
 	free(kd->vmcoreinfo);
+	free(kd->notes);
 	free(kd->osrelease_hdr);
 	free(kd->namelist);
 	free(kd->program);

@@ -177,6 +177,9 @@ struct __kvm {
 	 * process core has (NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO). */
 	unsigned note_prstatus, note_process;
 	size_t map_budget;  /* resident bound of the core's mapping, bytes (SIZE_MAX: none) */
+	unsigned char *notes; /* every note area of the core, as read (PRSTATUS, QEMU CPUs) */
+	size_t notes_len;
+	struct kvm_btf *btf; /* kernel types (btf.c), loaded on first use */
 };
 
 /* errors.c: errors and the handle. */

@@ -4,6 +4,7 @@
  * state, and a process core's auxiliary vector.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvm_private.h"
@@ -44,10 +45,29 @@ static void read_auxv(kvm_t *kd, int big, size_t word,
 	}
 }
 
+/* Keep a copy of every note area (bounded) for callers that want the CPUs' registers. */
+#define KVM_NOTES_MAX (16u << 20)
+
+static void keep_notes(kvm_t *kd, const unsigned char *buf, size_t len)
+{
+	unsigned char *p;
+
+	if (len == 0 || len > KVM_NOTES_MAX || kd->notes_len > KVM_NOTES_MAX - len)
+		return;
+	p = realloc(kd->notes, kd->notes_len + len);
+	if (p == NULL)
+		return; /* the registers are extras: the open goes on without them */
+	memcpy(p + kd->notes_len, buf, len);
+	kd->notes = p;
+	kd->notes_len += len;
+}
+
 int kvm_notes_parse(kvm_t *kd, const unsigned char *buf, size_t len, int big,
 		    size_t word, uint64_t file_off, int *qemu)
 {
 	size_t pos = 0;
+
+	keep_notes(kd, buf, len);
 
 	while (len - pos >= 12) {
 		uint32_t namesz = kvm_ld32(big, buf + pos);

@@ -69,3 +69,41 @@ size_t pykvm_info(kvm_t *kd, char *buf, size_t len);
 size_t pykvm_symcount(kvm_t *kd);
 int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module);
+
+/* The dump's VMCOREINFO text, NUL-terminated into buf when it fits;
+ * returns the bytes needed (0: the handle has none). */
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len);
+
+/* Every ELF note area the core holds (PRSTATUS, QEMU CPU state...), raw,
+ * copied into buf when it fits; returns the bytes needed (0: none). */
+size_t pykvm_notes(kvm_t *kd, void *buf, size_t len);
+/*
+ * Kernel types (BTF): one type or member at a time by id (kvm_btf.h);
+ * 0 = ok, -1 with the error set.  pykvm_btf_find returns the id, 0 when
+ * there is no such type, -1 on error.
+ */
+struct pykvm_btf_type {
+	int kind;
+	const char *name;
+	uint64_t size;
+	unsigned type;
+	unsigned vlen;
+	int kflag;
+	unsigned nelems;
+	unsigned index_type;
+	unsigned encoding;
+	unsigned bits;
+	unsigned bit_offset;
+	unsigned linkage;
+};
+struct pykvm_btf_member {
+	const char *name;
+	unsigned type;
+	uint64_t bit_offset;
+	unsigned bit_size;
+	int64_t value;
+};
+int pykvm_btf_count(kvm_t *kd, unsigned *n);
+int pykvm_btf_find(kvm_t *kd, const char *name, int kind);
+int pykvm_btf_type(kvm_t *kd, unsigned id, struct pykvm_btf_type *out);
+int pykvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct pykvm_btf_member *out);

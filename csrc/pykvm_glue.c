@@ -10,6 +10,7 @@
 
 #include "kvm_ext.h"
 #include "kvm_private.h"
+#include "kvm_btf.h"
 
 /* What pykvm_api.h declares, with the shim's real types in scope. */
 #include "pykvm_api.h"
@@ -28,7 +29,7 @@ int pykvm_has(const char *feature)
 {
 	static const char *const have[] = {
 		"geterr", "pread", "pwrite", "physaddr", "info", "symbols",
-		"kerndisp", "options", "read_many", "page_offset", "cache",
+		"kerndisp", "options", "read_many", "page_offset", "cache", "vmcoreinfo", "notes",
 #ifdef HAVE_ZLIB
 		"zlib",
 #endif
@@ -40,6 +41,9 @@ int pykvm_has(const char *feature)
 #endif
 #ifdef HAVE_ZSTD
 		"zstd",
+#endif
+#ifdef HAVE_BTF
+		"btf",
 #endif
 	};
 	size_t i;
@@ -211,4 +215,72 @@ int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module)
 {
 	return kvm_symbol(kd, i, name, value, type, letter, module);
+}
+
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
+{
+	size_t n;
+
+	if (kd == NULL || kd->vmcoreinfo == NULL)
+		return 0;
+	n = kd->vmcoreinfo_len;
+	if (buf != NULL && len > n) {
+		memcpy(buf, kd->vmcoreinfo, n);
+		buf[n] = '\0';
+	}
+	return n + 1;
+}
+
+size_t pykvm_notes(kvm_t *kd, void *buf, size_t len)
+{
+	if (kd == NULL || kd->notes == NULL)
+		return 0;
+	if (buf != NULL && len >= kd->notes_len)
+		memcpy(buf, kd->notes, kd->notes_len);
+	return kd->notes_len;
+}
+
+int pykvm_btf_count(kvm_t *kd, unsigned *n)
+{
+	return kvm_btf_count(kd, n);
+}
+
+int pykvm_btf_find(kvm_t *kd, const char *name, int kind)
+{
+	return kvm_btf_find(kd, name, kind);
+}
+
+int pykvm_btf_type(kvm_t *kd, unsigned id, struct pykvm_btf_type *out)
+{
+	struct kvm_btf_type t;
+
+	if (kvm_btf_type(kd, id, &t) != 0)
+		return -1;
+	out->kind = t.kind;
+	out->name = t.name;
+	out->size = t.size;
+	out->type = t.type;
+	out->vlen = t.vlen;
+	out->kflag = t.kflag;
+	out->nelems = t.nelems;
+	out->index_type = t.index_type;
+	out->encoding = t.encoding;
+	out->bits = t.bits;
+	out->bit_offset = t.bit_offset;
+	out->linkage = t.linkage;
+	return 0;
+}
+
+int pykvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct pykvm_btf_member *out)
+{
+	struct kvm_btf_member m;
+
+	if (kvm_btf_member(kd, id, i, &m) != 0)
+		return -1;
+	out->name = m.name;
+	out->type = m.type;
+	out->bit_offset = m.bit_offset;
+	out->bit_size = m.bit_size;
+	out->value = m.value;
+	return 0;
 }

@@ -904,3 +904,43 @@ int pykvm_symbol(pykvm_handle_t *h, size_t i, const char **name, uint64_t *value
 	(void)h, (void)i, (void)name, (void)value, (void)type, (void)letter, (void)module;
 	return -1;
 }
+
+size_t pykvm_vmcoreinfo(pykvm_handle_t *h, char *buf, size_t len)
+{
+	(void)h;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	return 0; /* the platform libkvm keeps no VMCOREINFO */
+}
+
+size_t pykvm_notes(pykvm_handle_t *h, void *buf, size_t len)
+{
+	(void)h, (void)buf, (void)len;
+	return 0; /* the platform libkvm does not hand out the core's notes */
+}
+
+/* ---- kernel types: the shim's BTF reader only ---- */
+
+int pykvm_btf_count(pykvm_handle_t *h, unsigned *n)
+{
+	(void)n;
+	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+int pykvm_btf_find(pykvm_handle_t *h, const char *name, int kind)
+{
+	(void)name, (void)kind;
+	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+int pykvm_btf_type(pykvm_handle_t *h, unsigned id, struct pykvm_btf_type *out)
+{
+	(void)id, (void)out;
+	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+int pykvm_btf_member(pykvm_handle_t *h, unsigned id, unsigned i, struct pykvm_btf_member *out)
+{
+	(void)id, (void)i, (void)out;
+	return (int)unsupported(h, "kernel types (BTF)");
+}

@@ -52,6 +52,7 @@ CODECS = [
     ("HAVE_LZO", "lzo/lzo1x.h", "lzo2", "lzo1x_decompress_safe"),
     ("HAVE_SNAPPY", "snappy-c.h", "snappy", "snappy_uncompress"),
     ("HAVE_ZSTD", "zstd.h", "zstd", "ZSTD_decompress"),
+    ("HAVE_BTF", "bpf/btf.h", "bpf", "btf__new"),
 ]
 
 

@@ -12,6 +12,7 @@ from ._fast import Reader as _Reader, setup as _fast_setup
 from ._kvm import ffi, lib
 from .errors import (BadAddressError, ClosedError, KvmError, SymbolNotFoundError, UnsupportedError,
                      error_for)
+from .btf.helpers import TypesMixin
 
 Buffer = Union[bytearray, memoryview]
 
@@ -65,7 +66,7 @@ def _path(p: Union[str, os.PathLike, None]):
     return ffi.NULL if p is None else os.fsencode(p)
 
 
-class Kvm(_Reader):
+class Kvm(_Reader, TypesMixin):
     """An open libkvm handle.  Use :func:`pykvm.open` to make one.
 
     The reads (read, readinto, read_u8 .. read_s64, read_pointer,

@@ -1,0 +1,284 @@
+"""Objects: a typed value at a kernel address."""
+
+from __future__ import annotations
+
+import errno as _errno
+import struct
+from typing import Any, List, Optional
+
+from ..errors import KvmFormatError
+from .typesys import Type
+
+_MAX_VALUE_BYTES = 1 << 24  # .value() of a bigger object is refused
+_MAX_STRING = 1 << 16
+
+
+def _int_of(data: bytes, little: bool, signed: bool) -> int:
+    return int.from_bytes(data, "little" if little else "big", signed=signed)
+
+
+class Object:
+    """A value of a kernel type at an address.
+
+    Members read as attributes (``task.comm``, ``task.tasks.next``; through a
+    pointer too, as C's ``->``) or items (``task["type"]`` for a member whose
+    name is also a method here); array and pointer elements as ``obj[i]``.
+    ``int(obj)`` and ``.value()`` read it, ``.string()`` reads a char array or
+    ``char *``, ``.deref()`` follows a pointer.
+    """
+
+    __slots__ = ("_kvm", "address", "type", "_bits")
+
+    def __init__(self, kvm, address: int, type: Type, bits: Optional[tuple] = None):
+        self._kvm = kvm
+        self.address = address
+        self.type = type
+        self._bits = bits  # (bit offset from address, bit size) for a bitfield
+
+    # ---- members and elements ----
+
+    def member(self, path: str) -> "Object":
+        """A member by name or path ('se.vruntime', 'pids[0].pid')."""
+        obj = self
+        for part in _split_path(path):
+            if isinstance(part, int):
+                obj = obj[part]
+            else:
+                obj = obj._member(part)
+        return obj
+
+    def _member(self, name: str) -> "Object":
+        t = self.type.resolve()
+        addr = self.address
+        if t.kind == "ptr":
+            tt = t.target.resolve()  # type: ignore[union-attr]
+            if tt.kind in ("struct", "union"):
+                addr = self._kvm.read_pointer(addr)
+                if addr == 0:
+                    from ..errors import FaultError
+                    raise FaultError(_errno.EFAULT, f"NULL pointer {t.name_str()} dereferenced for .{name}",
+                                     None, None, 0)
+                t = tt
+        if t.kind not in ("struct", "union"):
+            raise TypeError(f"{self.type.name_str()} has no members (asked for {name!r})")
+        try:
+            bit, size, mt = t.member_index()[name]
+        except KeyError:
+            raise AttributeError(f"{t.name_str()} has no member {name!r}") from None
+        if size:
+            return Object(self._kvm, addr + bit // 8, mt, (bit % 8, size))
+        return Object(self._kvm, addr + bit // 8, mt)
+
+    def __getattr__(self, name: str) -> "Object":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._member(name)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.member(key)
+        i = key.__index__()
+        t = self.type.resolve()
+        if t.kind == "array":
+            et = t.target
+            if t.nelems and not -t.nelems <= i < t.nelems and t.nelems > 1:
+                raise IndexError(f"index {i} out of range for {t.name_str()}")
+            if i < 0 and t.nelems:
+                i += t.nelems
+            return Object(self._kvm, self.address + i * (et.size or 0), et)  # type: ignore[union-attr,arg-type]
+        if t.kind == "ptr":
+            et = t.target
+            base = self._kvm.read_pointer(self.address)
+            return Object(self._kvm, base + i * (et.size or 1), et)  # type: ignore[union-attr,arg-type]
+        raise TypeError(f"{self.type.name_str()} is not an array or pointer")
+
+    def __len__(self) -> int:
+        t = self.type.resolve()
+        if t.kind != "array":
+            raise TypeError(f"{self.type.name_str()} has no length")
+        return t.nelems
+
+    def __iter__(self):
+        t = self.type.resolve()
+        if t.kind != "array":
+            raise TypeError(f"{self.type.name_str()} is not an array")
+        for i in range(t.nelems):
+            yield self[i]
+
+    def __dir__(self):
+        names = list(object.__dir__(self))
+        try:
+            names += list(self.type.resolve().member_index())
+        except (TypeError, LookupError):
+            pass
+        return names
+
+    # ---- reading ----
+
+    def _raw(self, size: int) -> bytes:
+        return self._kvm.read(self.address, size)
+
+    def __int__(self) -> int:
+        t = self.type.resolve()
+        k = t.kind
+        kvm = self._kvm
+        if k == "ptr":
+            return kvm.read_pointer(self.address)
+        if k in ("int", "enum", "enum64"):
+            bits = self._bits
+            size = t.size
+            signed = t.is_signed if k == "int" else bool(t.kflag)
+            little = kvm.byteorder == "little"
+            if bits is None:
+                return _int_of(kvm.read(self.address, size), little, signed)
+            boff, bsize = bits
+            nbytes = (boff + bsize + 7) // 8
+            raw = _int_of(kvm.read(self.address, nbytes), little, False)
+            if little:
+                v = (raw >> boff) & ((1 << bsize) - 1)
+            else:
+                v = (raw >> (nbytes * 8 - boff - bsize)) & ((1 << bsize) - 1)
+            if signed and v >> (bsize - 1):
+                v -= 1 << bsize
+            return v
+        if k == "array" or k in ("struct", "union"):
+            raise TypeError(f"{self.type.name_str()} is not an integer (use .value())")
+        raise TypeError(f"{self.type.name_str()} has no integer value")
+
+    __index__ = __int__
+
+    def __bool__(self) -> bool:
+        k = self.type.resolve().kind
+        if k in ("int", "enum", "enum64", "ptr"):
+            return int(self) != 0
+        return True
+
+    def __float__(self) -> float:
+        t = self.type.resolve()
+        if t.kind == "float":
+            fmt = {4: "f", 8: "d"}.get(t.size)  # type: ignore[arg-type]
+            if fmt is None:
+                raise TypeError(f"{t.name_str()}: no Python float of {t.size} bytes")
+            return struct.unpack(("<" if self._kvm.byteorder == "little" else ">") + fmt,
+                                 self._raw(t.size))[0]  # type: ignore[arg-type]
+        return float(int(self))
+
+    def value(self) -> Any:
+        """The value as Python: int, bool, enumerator name (int when none
+        matches), float, bytes for char arrays, a list for other arrays, a
+        dict for structs and unions."""
+        return self._value(0)
+
+    def _value(self, depth: int) -> Any:
+        t = self.type.resolve()
+        k = t.kind
+        if k == "int":
+            v = int(self)
+            return bool(v) if t.is_bool else v
+        if k in ("enum", "enum64"):
+            v = int(self)
+            for name, val in t.enumerators:
+                if val == v:
+                    return name
+            return v
+        if k == "ptr":
+            return int(self)
+        if k == "float":
+            return float(self)
+        if depth > 64:
+            raise KvmFormatError(_errno.EINVAL, f"{t.name_str()}: types nest too deep")
+        if k == "array":
+            et = t.target.resolve()  # type: ignore[union-attr]
+            if (t.size or 0) > _MAX_VALUE_BYTES:
+                raise ValueError(f"{t.name_str()} is {t.size} bytes: read it element by element")
+            if et.is_char:
+                return self._raw(t.size)  # type: ignore[arg-type]
+            return [self[i]._value(depth + 1) for i in range(t.nelems)]
+        if k in ("struct", "union"):
+            if (t.size or 0) > _MAX_VALUE_BYTES:
+                raise ValueError(f"{t.name_str()} is {t.size} bytes: read its members")
+            out = {}
+            for name in t.member_index():
+                out[name] = self._member(name)._value(depth + 1)
+            return out
+        raise TypeError(f"{self.type.name_str()} has no value")
+
+    def string(self, maxlen: int = _MAX_STRING, encoding: Optional[str] = "utf-8"):
+        """A char array up to its first NUL, or the string a char * points to."""
+        t = self.type.resolve()
+        if t.kind == "array" and t.target.resolve().is_char:  # type: ignore[union-attr]
+            data = self._raw(min(t.size or 0, maxlen))
+            nul = data.find(b"\0")
+            if nul >= 0:
+                data = data[:nul]
+            return data.decode(encoding, "replace") if encoding else data
+        if t.kind == "ptr" and t.target.resolve().is_char:  # type: ignore[union-attr]
+            p = int(self)
+            if p == 0:
+                from ..errors import FaultError
+                raise FaultError(_errno.EFAULT, f"NULL {t.name_str()} read as a string", None, None, 0)
+            return self._kvm.read_cstring(p, maxlen, encoding=encoding)
+        raise TypeError(f"{self.type.name_str()} is not a char array or char *")
+
+    def deref(self) -> "Object":
+        """What a pointer points to."""
+        t = self.type.resolve()
+        if t.kind != "ptr":
+            raise TypeError(f"{self.type.name_str()} is not a pointer")
+        return Object(self._kvm, int(self), t.target)  # type: ignore[arg-type]
+
+    def address_of(self) -> int:
+        return self.address
+
+    def cast(self, type) -> "Object":
+        """The same address seen as another type."""
+        return Object(self._kvm, self.address, self._kvm.type(type))
+
+    def read(self) -> bytes:
+        """The object's bytes."""
+        size = self.type.size
+        if size is None:
+            raise TypeError(f"{self.type.name_str()} has no size")
+        return self._raw(size)
+
+    # ---- display ----
+
+    def format(self) -> str:
+        """A short rendering: scalars as values, pointers in hex with the
+        symbol they point to (function pointers especially)."""
+        t = self.type.resolve()
+        if t.kind == "ptr":
+            v = int(self)
+            sym = self._kvm._symbolize_str(v) if v else None
+            return f"0x{v:x}" + (f" <{sym}>" if sym else "")
+        if t.kind in ("int", "enum", "enum64", "float"):
+            return repr(self.value())
+        if t.kind == "array" and t.target.resolve().is_char:  # type: ignore[union-attr]
+            return repr(self.string())
+        return f"({self.type.name_str()})0x{self.address:x}"
+
+    def __repr__(self) -> str:
+        try:
+            shown = self.format()
+        except Exception as e:  # unreadable memory still shows where it is
+            shown = f"<{type(e).__name__}: {e}>"
+        return f"Object({self.type.name_str()!r}, 0x{self.address:x}, {shown})"
+
+
+def _split_path(path: str) -> List:
+    """'a.b[3].c' / 'a->b' -> ['a', 'b', 3, 'c']."""
+    out: List = []
+    for part in path.replace("->", ".").split("."):
+        part = part.strip()
+        if not part:
+            raise LookupError(f"bad member path {path!r}")
+        while "[" in part:
+            i = part.index("[")
+            if i:
+                out.append(part[:i])
+            j = part.index("]", i)
+            out.append(int(part[i + 1:j], 0))
+            part = part[j + 1:]
+        if part:
+            out.append(part)
+    return out

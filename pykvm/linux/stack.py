@@ -1,0 +1,186 @@
+"""Kernel backtraces: the ORC unwinder started from the panicking CPU's registers or from a
+sleeping task's saved stack pointer, frames named as the kernel prints them."""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+from ..errors import KvmError
+from .cpus import cpu_registers
+from .orc import Frame, OrcTable, Unwinder, kernel_orc
+
+__all__ = ["Symbolizer", "NamedFrame", "Backtrace", "unwind_registers", "panic_backtrace",
+           "symbolizer"]
+
+
+class NamedFrame(NamedTuple):
+    address: int
+    function: Optional[str]
+    offset: Optional[int]
+    size: Optional[int]
+    module: Optional[str]
+
+    def text(self) -> str:
+        if self.function is None:
+            return f"{self.address:#x}"
+        mod = f" [{self.module}]" if self.module else ""
+        return f"{self.function}+{self.offset:#x}/{self.size:#x}{mod}"
+
+    def as_json(self) -> dict:
+        return {"address": self.address, "function": self.function, "offset": self.offset,
+                "module": self.module}
+
+
+class Backtrace(NamedTuple):
+    pid: Optional[int]
+    cpu: Optional[int]
+    comm: Optional[str]
+    task: Optional[int]
+    frames: List[NamedFrame]
+    error: Optional[str]
+
+    def as_json(self) -> dict:
+        d = {"pid": self.pid, "cpu": self.cpu, "comm": self.comm,
+             "frames": [f.as_json() for f in self.frames]}
+        if self.task is not None:
+            d["task"] = self.task
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+class Symbolizer:
+    """address -> (function, offset, size, module): the kernel's text symbols (namelist or
+    kallsyms in the dump), plus any added ranges (modules' own symbol tables).  A symbol's
+    size runs to the next symbol, as the kernel's kallsyms computes it."""
+
+    def __init__(self, kd):
+        syms = sorted({(s.value, s.name, s.module) for s in kd.all_symbols()
+                       if s.letter in "tTwW" and s.value >= (1 << 63)})
+        self._add(syms)
+
+    def _add(self, syms) -> None:
+        self.addrs = [a for a, _, _ in syms]
+        self.syms = syms
+
+    def add_module(self, name: str, symbols: List[Tuple[int, str]], end: int) -> None:
+        merged = list(self.syms) + [(a, n, name) for a, n in symbols] + [(end, "", name)]
+        self._add(sorted(set(merged)))
+
+    def lookup(self, addr: int) -> NamedFrame:
+        i = bisect.bisect_right(self.addrs, addr) - 1
+        if i < 0 or not self.syms[i][1]:
+            return NamedFrame(addr, None, None, None, None)
+        start, name, module = self.syms[i]
+        j = bisect.bisect_right(self.addrs, start)
+        if j >= len(self.addrs):
+            return NamedFrame(addr, None, None, None, None)
+        size = self.addrs[j] - start
+        if addr - start >= 1 << 20:
+            return NamedFrame(addr, None, None, None, None)
+        return NamedFrame(addr, name, addr - start, size, module)
+
+
+def symbolizer(kd) -> Symbolizer:
+    s = getattr(kd, "_linux_symbolizer", None)
+    if s is None:
+        s = Symbolizer(kd)
+        try:
+            kd._linux_symbolizer = s
+        except AttributeError:
+            pass
+    return s
+
+
+def unwinder(kd) -> Unwinder:
+    u = getattr(kd, "_linux_unwinder", None)
+    if u is None:
+        from . import modules
+        u = Unwinder(kd, [kernel_orc(kd)], modules.orc_finder(kd))
+        try:
+            kd._linux_unwinder = u
+        except AttributeError:
+            pass
+    return u
+
+
+def name_frames(kd, frames: List[Frame]) -> List[NamedFrame]:
+    sym = symbolizer(kd)
+    k = kernel_orc(kd)
+    if any(not (k.lo <= f.address <= k.hi) for f in frames):
+        _module_symbols_into(kd, sym)
+    return [sym.lookup(f.address) for f in frames]
+
+
+def unwind_registers(kd, regs: Dict[str, int]):
+    frames, err = unwinder(kd).unwind(regs["rip"], regs["rsp"], regs["rbp"], regs=regs)
+    return name_frames(kd, frames), err
+
+
+def panic_backtrace(kd, task_on_cpu=None) -> Backtrace:
+    """The panicking CPU's stack, from its registers in the dump's notes."""
+    from .sysinfo import panic_cpu
+    cpu = panic_cpu(kd)
+    if cpu is None:
+        raise KvmError(2, f"{kd.corefile}: no CPU panicked (panic_cpu is unset)")
+    regs = cpu_registers(kd)
+    if cpu >= len(regs):
+        raise KvmError(2, f"{kd.corefile}: no saved registers for CPU {cpu}")
+    frames, err = unwind_registers(kd, regs[cpu].regs)
+    pid, comm, task = regs[cpu].pid, None, None
+    if task_on_cpu is not None:
+        try:
+            t = task_on_cpu(cpu)
+            if t is not None:
+                pid, comm, task = t.pid, t.comm, t.task
+        except KvmError:
+            pass
+    return Backtrace(pid, cpu, comm, task, frames, err)
+
+
+def _module_symbols_into(kd, sym: Symbolizer) -> None:
+    """Module text symbols from the modules' own kallsyms, once per handle."""
+    if getattr(sym, "_modules_added", False):
+        return
+    sym._modules_added = True
+    from . import modules
+    try:
+        mods = modules.lsmod(kd)
+    except (KvmError, NotImplementedError):
+        return
+    for m in mods:
+        if m.error or not m.address:
+            continue
+        try:
+            syms = [(a, n) for a, n, t in modules.module_symbols(kd, m) if t in "tTwW"]
+        except KvmError:
+            continue
+        sym.add_module(m.name, syms, m.address + (m.text_size or m.size))
+
+
+def task_backtrace(kd, task) -> Backtrace:
+    """A task's stack: from its saved stack pointer (thread.sp, an inactive_task_frame) when
+    it sleeps; from the CPU's registers when it was running on a CPU that saved them."""
+    from .layout import layout
+    L = layout(kd)
+    regs = cpu_registers(kd)
+    if task.cpu is not None and task.state == "R" and task.cpu < len(regs):
+        from .tasks import current_task
+        try:
+            if current_task(kd, task.cpu) == task.task:
+                frames, err = unwind_registers(kd, regs[task.cpu].regs)
+                return Backtrace(task.pid, task.cpu, task.comm, task.task, frames, err)
+        except (KvmError, KeyError):
+            pass
+    try:
+        sp = kd.read_u64(task.task + L.thread_sp)
+        # struct inactive_task_frame: r15 r14 r13 r12 bx bp ret_addr
+        frame = struct.unpack("<7Q", kd.read(sp, 56))
+    except KvmError as e:
+        return Backtrace(task.pid, task.cpu, task.comm, task.task, [],
+                         f"saved stack unreadable: {e}")
+    _module_symbols_into(kd, symbolizer(kd))
+    frames, err = unwinder(kd).unwind(frame[6], sp + 56, frame[5], regs=None, signal=False)
+    return Backtrace(task.pid, task.cpu, task.comm, task.task, name_frames(kd, frames), err)

@@ -1,0 +1,68 @@
+"""Damaged dumps: broken lists, pointers and stacks are reported in place, never hang."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import pykvm
+from pykvm.linux.layout import layout
+from pykvm.linux.modules import lsmod
+from pykvm.linux.stack import task_backtrace
+from pykvm.linux.tasks import tasks
+from conftest import ROOT
+from panic_fixtures import panic  # noqa: F401
+
+POISON = 0xDEAD000000000100  # LIST_POISON1: never mapped
+
+
+@pytest.fixture()
+def damaged(panic, tmp_path):
+    """A writable copy of the QEMU panic dump (QEMU's ELF: every page stored whole)."""
+    src = panic["qemu-panic"].path("vmcore.elf")
+    dst = tmp_path / "vmcore.elf"
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o600)
+    return str(dst)
+
+
+def test_task_list_cycle_and_bad_parent(damaged):
+    with pykvm.open(None, damaged, flag=os.O_RDWR) as kd:
+        L = layout(kd)
+        ts = {t.pid: t for t in tasks(kd)}
+        # pid 3's list node points at itself: the walk would never return to init_task
+        kd.write(ts[3].task + L.tasks, (ts[3].task + L.tasks).to_bytes(8, "little"))
+        kd.write(ts[2].task + L.real_parent, POISON.to_bytes(8, "little"))
+        kd.write(ts[2].task + L.thread_sp, POISON.to_bytes(8, "little"))
+    with pykvm.open(None, damaged) as kd:
+        got = tasks(kd)
+        assert [t.pid for t in got[:3]] == [1, 2, 3]
+        assert got[1].ppid is None and "parent" in got[1].error
+        assert got[-1].error and "loops" in got[-1].error
+        assert len(got) < 10
+        bt = task_backtrace(kd, got[1])
+        assert bt.frames == [] and "unreadable" in bt.error
+    r = subprocess.run([sys.executable, "-m", "pykvm", "ps", "-M", damaged],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and "loops" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "pykvm", "ps", "--json", "-M", damaged],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and '"error"' in r.stdout
+
+
+def test_module_list_broken(damaged):
+    with pykvm.open(None, damaged, flag=os.O_RDWR) as kd:
+        L = layout(kd)
+        mods = lsmod(kd)
+        kd.write(mods[2].module + L.mod_list, POISON.to_bytes(8, "little"))
+    with pykvm.open(None, damaged) as kd:
+        got = lsmod(kd)
+    assert [m.name for m in got[:3]] == [m.name for m in mods[:3]]
+    assert len(got) == 4 and got[3].error and "module list" in got[3].error
+    r = subprocess.run([sys.executable, "-m", "pykvm", "lsmod", "-M", damaged],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and mods[0].name in r.stdout
