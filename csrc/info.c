@@ -81,6 +81,8 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 		put(&o, "compression=%s\n", kd->physops->name);
 		put(&o, "cache_pages=%zu\n", kd->cache_pages);
 	}
+	if (kd->orient[0])
+		put(&o, "orientation=%s\n", kd->orient);
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");
 	put_vmci(&o, kd, "BUILD-ID", "build_id");

@@ -153,6 +153,10 @@ struct __kvm {
 	int have_syms;
 	size_t cache_pages; /* bound of the decompressed-page cache */
 	char *want_format;  /* the open option format=: a kvm_core_formats[] name, or NULL */
+
+	/* Images with no metadata (physimage.h): how the kernel was found. */
+	char orient[240];       /* info's orientation=, or "" */
+	uint64_t orient_banner; /* linux_banner's address found by scanning, or 0 */
 };
 
 /* errors.c: errors and the handle. */
