@@ -46,6 +46,15 @@ static void put_segs(struct out *o, const char *space, const struct kvm_segs *s)
 		    (unsigned long long)s->v[i].off);
 }
 
+size_t kvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
+{
+	if (kd == NULL || kd->vmcoreinfo == NULL)
+		return 0;
+	if (len > 0)
+		snprintf(buf, len, "%s", kd->vmcoreinfo);
+	return kd->vmcoreinfo_len + 1;
+}
+
 size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 {
 	struct out o = { buf, len, 0 };
@@ -81,8 +90,11 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 		put(&o, "compression=%s\n", kd->physops->name);
 		put(&o, "cache_pages=%zu\n", kd->cache_pages);
 	}
-	if (kd->orient[0])
+	if (kd->orient[0]) {
 		put(&o, "orientation=%s\n", kd->orient);
+		put(&o, "vmcoreinfo_scan_bytes=%llu\n", (unsigned long long)kd->scan_bytes);
+		put(&o, "vmcoreinfo_scan_ns=%llu\n", (unsigned long long)kd->scan_ns);
+	}
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");
 	put_vmci(&o, kd, "BUILD-ID", "build_id");

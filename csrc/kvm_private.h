@@ -156,7 +156,9 @@ struct __kvm {
 
 	/* Images with no metadata (physimage.h): how the kernel was found. */
 	char orient[240];       /* info's orientation=, or "" */
-	uint64_t orient_banner; /* linux_banner's address found by scanning, or 0 */
+	uint64_t orient_banners[8]; /* where linux_banner may be (page-table scan) */
+	int orient_nbanners;
+	uint64_t scan_bytes, scan_ns; /* the VMCOREINFO scan: bytes searched, time */
 };
 
 /* errors.c: errors and the handle. */

@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "physimage.h"
 
@@ -98,7 +99,8 @@ static uint64_t le64(const unsigned char *p)
  */
 typedef int (*hit_fn)(kvm_t *kd, uint64_t pa, void *arg);
 
-static int scan(kvm_t *kd, const char *needle, hit_fn hit, void *arg)
+static int scan(kvm_t *kd, const char *needle, hit_fn hit, void *arg,
+		uint64_t *scanned)
 {
 	size_t nlen = strlen(needle), i;
 	unsigned char *buf = NULL;
@@ -114,6 +116,7 @@ static int scan(kvm_t *kd, const char *needle, hit_fn hit, void *arg)
 				rc = hit(kd, g->start + (uint64_t)(p - base), arg);
 				p++;
 			}
+			*scanned += rc != 0 && p != NULL ? (uint64_t)(p - base) : g->filesz;
 			continue;
 		}
 		/* Chunks overlapping by nlen - 1 bytes, so no match is cut in two. */
@@ -140,6 +143,7 @@ static int scan(kvm_t *kd, const char *needle, hit_fn hit, void *arg)
 				else
 					pos += got - (nlen - 1);
 			}
+			*scanned += pos < g->memsz ? pos : g->memsz;
 		}
 	}
 	free(buf);
@@ -383,10 +387,14 @@ static int pgt_scan(kvm_t *kd, const struct banners *b)
 			if (walk_image(kd, le64(page + 8 * 511), &m) != 0 || target_va[0] == 0 ||
 			    m.low_va < DEFAULT_TEXT - (1ULL << 30))
 				continue;
-			for (t = 0; t < b->n && target_va[t + 1] == 0; t++)
-				;
-			if (t == b->n)
+			kd->orient_nbanners = 0;
+			for (t = b->n; t-- > 0;)
+				if (target_va[t + 1] != 0 && kd->orient_nbanners < 8)
+					kd->orient_banners[kd->orient_nbanners++] = target_va[t + 1];
+			if (kd->orient_nbanners == 0)
 				continue;
+			for (t = 0; target_va[t + 1] == 0; t++)
+				;
 			/* Found: the tables at pa map themselves and a banner. */
 			kd->machine = 62;
 			kd->cpu_cr3 = pa;   /* the root, as a CPU's CR3 would give it */
@@ -396,12 +404,12 @@ static int pgt_scan(kvm_t *kd, const struct banners *b)
 			kd->have_kerndisp = 1;
 			kd->phys_base = (int64_t)(m.low_pa - (m.low_va - START_KERNEL_MAP));
 			kd->have_phys_base = 1;
-			kd->orient_banner = target_va[t + 1];
 			free(kd->osrelease_hdr);
 			kd->osrelease_hdr = strdup(b->v[t].release);
 			snprintf(kd->orient, sizeof(kd->orient),
-				 "page tables (no VMCOREINFO text in memory): init_top_pgt at physical 0x%llx maps itself at 0x%llx; linux_banner at 0x%llx (physical 0x%llx); _text 0x%llx",
+				 "page tables (no VMCOREINFO text in memory): init_top_pgt at physical 0x%llx maps itself at 0x%llx; %d linux_banner candidate%s in the kernel image, the first at 0x%llx (physical 0x%llx); _text 0x%llx",
 				 (unsigned long long)pa, (unsigned long long)target_va[0],
+				 kd->orient_nbanners, kd->orient_nbanners == 1 ? "" : "s",
 				 (unsigned long long)target_va[t + 1],
 				 (unsigned long long)b->v[t].pa, (unsigned long long)m.low_va);
 			rc = 1;
@@ -415,6 +423,8 @@ int kvm_physimage_orient(kvm_t *kd)
 {
 	struct vmci_scan v;
 	struct banners *b;
+	struct timespec t0, t1;
+	uint64_t banner_bytes = 0;
 	int rc;
 
 	kd->kernel = 1;
@@ -422,7 +432,11 @@ int kvm_physimage_orient(kvm_t *kd)
 	kd->bigendian = 0;
 	kd->machine = 62; /* x86-64: the one architecture these images are read for */
 	memset(&v, 0, sizeof(v));
-	rc = scan(kd, "OSRELEASE=", vmci_hit, &v);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = scan(kd, "OSRELEASE=", vmci_hit, &v, &kd->scan_bytes);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	kd->scan_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u +
+		      (uint64_t)(t1.tv_nsec - t0.tv_nsec);
 	free(v.last);
 	if (rc < 0)
 		return -1;
@@ -436,7 +450,7 @@ int kvm_physimage_orient(kvm_t *kd)
 		kvm_err(kd, ENOMEM, "%s: out of memory for the scan", kd->core.path);
 		return -1;
 	}
-	rc = scan(kd, "Linux version ", banner_hit, b);
+	rc = scan(kd, "Linux version ", banner_hit, b, &banner_bytes);
 	if (rc >= 0 && b->n > 0)
 		rc = pgt_scan(kd, b);
 	if (rc >= 0 && kd->orient[0] == '\0')

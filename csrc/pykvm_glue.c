@@ -29,6 +29,7 @@ int pykvm_has(const char *feature)
 	static const char *const have[] = {
 		"geterr", "pread", "pwrite", "physaddr", "info", "symbols",
 		"kerndisp", "options", "read_many", "page_offset", "cache",
+		"vmcoreinfo",
 #ifdef HAVE_ZLIB
 		"zlib",
 #endif
@@ -199,6 +200,11 @@ size_t pykvm_cache_used(kvm_t *kd)
 size_t pykvm_info(kvm_t *kd, char *buf, size_t len)
 {
 	return kvm_info(kd, buf, len);
+}
+
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
+{
+	return kvm_vmcoreinfo(kd, buf, len);
 }
 
 size_t pykvm_symcount(kvm_t *kd)

@@ -122,6 +122,7 @@ int kvm_kernel_setup(kvm_t *kd)
 static int match_banner(kvm_t *kd)
 {
 	const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, "linux_banner");
+	int i;
 
 	if (s == NULL) {
 		kvm_err(kd, EINVAL,
@@ -129,18 +130,21 @@ static int match_banner(kvm_t *kd)
 			kd->namelist, kd->core.path);
 		return -1;
 	}
-	if (s->value == kd->orient_banner) {
-		kd->symdisp = 0;
-		return 0;
-	}
-	if (kd->have_kerndisp && s->value + (uint64_t)kd->kerndisp == kd->orient_banner) {
-		kd->symdisp = kd->kerndisp;
-		return 0;
+	for (i = 0; i < kd->orient_nbanners; i++) {
+		if (s->value == kd->orient_banners[i]) {
+			kd->symdisp = 0;
+			return 0;
+		}
+		if (kd->have_kerndisp &&
+		    s->value + (uint64_t)kd->kerndisp == kd->orient_banners[i]) {
+			kd->symdisp = kd->kerndisp;
+			return 0;
+		}
 	}
 	kvm_err(kd, EINVAL,
-		"namelist %s does not match %s: linux_banner is 0x%llx in the namelist but 0x%llx in memory (KERNELOFFSET 0x%llx)",
+		"namelist %s does not match %s: linux_banner is 0x%llx in the namelist, but no banner in memory is there (the first at 0x%llx; KERNELOFFSET 0x%llx)",
 		kd->namelist, kd->core.path, (unsigned long long)s->value,
-		(unsigned long long)kd->orient_banner, (unsigned long long)kd->kerndisp);
+		(unsigned long long)kd->orient_banners[0], (unsigned long long)kd->kerndisp);
 	return -1;
 }
 
@@ -169,7 +173,7 @@ int kvm_kernel_match(kvm_t *kd)
 	}
 	if (!kvm_vmcoreinfo_u64(kd, "SYMBOL(_stext)", 16, &dump)) {
 		/* An image oriented by its page tables: linux_banner was found. */
-		if (kd->orient_banner != 0)
+		if (kd->orient_nbanners > 0)
 			return match_banner(kd);
 		return 0; /* nothing to check against: trust the caller */
 	}

@@ -508,6 +508,18 @@ class Kvm:
             self._info = self._read_info()
         return self._info
 
+    @property
+    def vmcoreinfo(self) -> str:
+        """The kernel's VMCOREINFO text ("" when the core has none)."""
+        self._require("vmcoreinfo", "the VMCOREINFO text (Kvm.vmcoreinfo)")
+        kd = self._handle()
+        need = lib.pykvm_vmcoreinfo(kd, ffi.NULL, 0)
+        if need == 0:
+            return ""
+        buf = ffi.new("char[]", need)
+        lib.pykvm_vmcoreinfo(kd, buf, need)
+        return ffi.string(buf).decode("utf-8", "replace")
+
     def _read_info(self) -> Dict[str, object]:
         kd = self._handle()
         if not lib.pykvm_has(b"info"):
