@@ -16,7 +16,7 @@ from typing import List, Optional
 
 from ..errors import KvmError
 
-COMMANDS = ["info", "nlist", "read"]
+COMMANDS = ["info", "nlist", "read", "convert"]
 
 
 def build_parser() -> argparse.ArgumentParser:
