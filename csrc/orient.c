@@ -51,6 +51,26 @@
 #define BANNER_MAX 512u
 #define MAX_CANDIDATES 64
 
+#define SCAN_WINDOW (16u << 20)
+#if defined(__linux__)
+#include <sys/mman.h>
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+#endif
+
+/* Map a window of the file's mapping in now (where the kernel can). */
+static void populate(const unsigned char *p, size_t len)
+{
+#if defined(__linux__)
+	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(PAGE - 1);
+	(void)madvise((void *)a, len + ((uintptr_t)p - a), MADV_POPULATE_READ);
+#else
+	(void)p;
+	(void)len;
+#endif
+}
+
 /* Read len bytes of physical memory; 0 or -1 (nothing reported). */
 static int phys_read(kvm_t *kd, uint64_t pa, void *buf, size_t len)
 {
@@ -111,12 +131,26 @@ static int scan(kvm_t *kd, const char *needle, hit_fn hit, void *arg,
 		if (kd->physops == NULL && kd->core.map != NULL) {
 			const unsigned char *base = kd->core.map + g->off, *p = base;
 			const unsigned char *end = base + g->filesz;
-			while (rc == 0 && (size_t)(end - p) >= nlen &&
-			       (p = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
-				rc = hit(kd, g->start + (uint64_t)(p - base), arg);
-				p++;
+			/* A window at a time, its page tables filled in one call
+			 * rather than by a fault every few pages. */
+			while (rc == 0 && (size_t)(end - p) >= nlen) {
+				const unsigned char *wend = (size_t)(end - p) > SCAN_WINDOW
+							    ? p + SCAN_WINDOW : end;
+				const unsigned char *q = p;
+				populate(p, (size_t)(wend - p));
+				while (rc == 0 && (size_t)(wend - q) >= nlen &&
+				       (q = memmem(q, (size_t)(wend - q), needle, nlen)) != NULL) {
+					rc = hit(kd, g->start + (uint64_t)(q - base), arg);
+					q++;
+				}
+				if (rc != 0) {
+					p = q;
+					break;
+				}
+				/* The next window starts nlen - 1 back: no match is cut in two. */
+				p = wend == end ? end : wend - (nlen - 1);
 			}
-			*scanned += rc != 0 && p != NULL ? (uint64_t)(p - base) : g->filesz;
+			*scanned += (uint64_t)(p - base);
 			continue;
 		}
 		/* Chunks overlapping by nlen - 1 bytes, so no match is cut in two. */

@@ -29,6 +29,7 @@ _SCRATCH_SIZE = 4096  # reads up to this size go through a per-thread buffer
 # messages are captured from stderr and handed back), so this layer does.
 _C_PRINTS = ffi.string(lib.pykvm_backend()) == b"shim"
 _HAS_INFO = bool(lib.pykvm_has(b"info"))
+_HAS_PREAD = bool(lib.pykvm_has(b"pread"))
 
 # struct nlist n_type values.
 N_UNDF, N_EXT, N_ABS, N_TEXT, N_DATA, N_BSS = 0x0, 0x1, 0x2, 0x4, 0x6, 0x8
@@ -202,12 +203,13 @@ class Kvm:
     # are not (unmapped, split, compressed) are remembered as None.
     _PAGE_CACHE_LIMIT = 1 << 20
 
-    def _learn_page(self, addr: int) -> Optional[int]:
-        off = lib.pykvm_page_offset(self._handle(), addr, 0)
+    def _learn_page(self, addr: int, physical: bool = False) -> Optional[int]:
+        off = lib.pykvm_page_offset(self._handle(), addr, 1 if physical else 0)
         delta = None if off < 0 else off - (addr & ~4095)
         if len(self._pages) >= self._PAGE_CACHE_LIMIT:
             self._pages = {}
-        self._pages[addr >> 12] = delta
+        # Physical pages under ~page number, so both spaces share the dict.
+        self._pages[~(addr >> 12) if physical else addr >> 12] = delta
         return delta
 
     def _keep_zpage(self, addr: int, page) -> None:
@@ -237,14 +239,14 @@ class Kvm:
 
     def read(self, addr: int, size: int, physical: bool = False) -> bytes:
         """Return size bytes at addr (kernel virtual, or physical)."""
-        if not physical and (addr & 4095) + size <= 4096:
+        if (addr & 4095) + size <= 4096:
             if self._mm is not None:  # a page stored whole in the mapped file
-                delta = self._pages.get(addr >> 12, _UNKNOWN)
+                delta = self._pages.get(~(addr >> 12) if physical else addr >> 12, _UNKNOWN)
                 if delta is _UNKNOWN:
-                    delta = self._learn_page(addr)
+                    delta = self._learn_page(addr, physical)
                 if delta is not None:
                     return self._mm[addr + delta:addr + delta + size]
-            elif self._zpages is not None:
+            elif self._zpages is not None and not physical:
                 # Compressed: a page read a second time is kept as bytes; the
                 # first read only notes it (a one-off read costs no copy).
                 page = self._zpages.get(addr >> 12, _UNKNOWN)
@@ -255,13 +257,14 @@ class Kvm:
                         page = self._learn_zpage(addr)
                     if page is not None:
                         return page[addr & 4095:(addr & 4095) + size]
-        if size > _SCRATCH_SIZE or physical:
+        if size > _SCRATCH_SIZE or (physical and not _HAS_PREAD):
             buf = bytearray(size)
             self.readinto(addr, buf, physical)
             return bytes(buf)
         # Small reads through C: into this thread's scratch buffer, then one copy.
         scratch = self._scratch()
-        if lib.pykvm_read(self._handle(), addr, scratch, size) != size:
+        if (lib.pykvm_pread if physical else lib.pykvm_read)(self._handle(), addr, scratch,
+                                                             size) != size:
             raise self._error(_errno.EFAULT)
         return ffi.unpack(scratch, size)
 
