@@ -10,7 +10,7 @@ APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
 APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
-PIP_TEST = pytest drgn==0.3.0
+PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3
 
 # The shim as a C library (make lib / install-lib).
 PREFIX ?= /usr/local
@@ -69,6 +69,8 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(PYTHON) fixtures/kernel/make_dumps.py
 	$(PYTHON) fixtures/kernel/recompress.py
 	$(PYTHON) fixtures/kernel/reversion.py
+	$(PYTHON) fixtures/kernel/make_images.py
+	$(PYTHON) fixtures/kernel/reencode_images.py
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform
@@ -159,3 +161,7 @@ bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors;
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
 		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
 	$(PYTHON) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
+
+.PHONY: bench-images
+bench-images: build fixtures ## memory images (LiME, AVML, raw): pykvm vs Volatility 3 and drgn; writes bench/IMAGES.md
+	$(PYTHON) bench/images.py --write
