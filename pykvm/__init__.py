@@ -46,7 +46,8 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
     print_errors=True also prints them to stderr as the C library does.
     Shim options: foreign=True (another data model), excluded_zero=True
     (filtered pages read as zeros), cache_pages=N (decompressed-page cache),
-    format="elf"|"kdump" (force a core format; another name is an error).
+    format="elf"|"kdump"|"lime"|"avml"|"raw" (force a core format; raw
+    images open only so; another name is an error).
     """
     return Kvm(namelist, corefile, swapfile, flag, errstr, print_errors, **options)
 
