@@ -371,7 +371,8 @@ def test_avml_is_read_only(images, tmp_path):
         with pytest.raises(pykvm.KvmError) as ei:
             kd.write(0x100000, b"x", physical=True)
         assert str(path) in str(ei.value) and ei.value.errno == errno.EROFS
-        assert "AVML" in str(ei.value)
+        if pykvm.has("geterr"):  # illumos: the glue's own words, not the library's
+            assert "AVML" in str(ei.value)
         assert kd.read_cstring(kd.symbol("linux_banner")) == im.truth["banner"]
 
 
