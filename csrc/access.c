@@ -120,8 +120,9 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 	}
 	if (write && kd->physops != NULL) {
 		/* The format's name: the pages may also be stored raw. */
-		kvm_err(kd, EROFS, "%s: writing a kdump-compressed dump is not supported",
-			kd->core.path);
+		kvm_err(kd, EROFS, "%s: writing a %s is not supported", kd->core.path,
+			kd->format != NULL && strcmp(kd->format, "avml") == 0
+				? "compressed AVML image" : "kdump-compressed dump");
 		return -1;
 	}
 	while (total < len) {

@@ -3,12 +3,14 @@
  *
  * A new format is one entry here: a probe that recognises its first bytes
  * and an open that reads it into the handle (segments or physops, notes,
- * kd->format).  The open option format= forces one by name.
+ * kd->format).  The open option format= forces one by name.  A format
+ * with no probe (raw: nothing marks it) is only opened when forced.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "elfread.h"
+#include "physimage.h"
 
 static int kdump_open(kvm_t *kd, const unsigned char *head, size_t n)
 {
@@ -23,6 +25,9 @@ const struct kvm_core_format kvm_core_formats[] = {
 	{ "elf-kernel", kvm_elf_is, kvm_core_elf_open, "ELF core" },
 	{ "elf-process", kvm_elf_is, kvm_core_elf_open, "ELF core" },
 	{ "kdump", kvm_kdump_probe, kdump_open, "kdump (plain or flattened)" },
+	{ "lime", kvm_lime_probe, kvm_lime_open, "LiME memory image" },
+	{ "avml", kvm_avml_probe, kvm_avml_open, "AVML memory image" },
+	{ "raw", NULL, kvm_raw_open, "raw physical memory image" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -73,7 +78,7 @@ int kvm_core_formats_open(kvm_t *kd, const unsigned char *head, size_t n)
 	if (kd->want_format != NULL) {
 		if ((f = format_find(kd->want_format)) == NULL)
 			return kvm_core_format_check(kd, kd->want_format);
-		if (!f->probe(head, n)) {
+		if (f->probe != NULL && !f->probe(head, n)) {
 			kvm_err(kd, EINVAL, "%s is not a %s file (format=%s was asked for)",
 				kd->core.path, f->what, f->name);
 			return -1;
@@ -81,10 +86,10 @@ int kvm_core_formats_open(kvm_t *kd, const unsigned char *head, size_t n)
 		return f->open(kd, head, n);
 	}
 	for (f = kvm_core_formats; f->name != NULL; f++)
-		if (f->probe(head, n))
+		if (f->probe != NULL && f->probe(head, n))
 			return f->open(kd, head, n);
 	kvm_err(kd, EINVAL,
-		"%s is not a kernel core file (not ELF, kdump or flattened kdump)",
+		"%s is not a kernel core file (not ELF, kdump, flattened kdump, LiME or AVML; a raw memory image needs format=raw)",
 		kd->core.path);
 	return -1;
 }

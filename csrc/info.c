@@ -46,6 +46,15 @@ static void put_segs(struct out *o, const char *space, const struct kvm_segs *s)
 		    (unsigned long long)s->v[i].off);
 }
 
+size_t kvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
+{
+	if (kd == NULL || kd->vmcoreinfo == NULL)
+		return 0;
+	if (len > 0)
+		snprintf(buf, len, "%s", kd->vmcoreinfo);
+	return kd->vmcoreinfo_len + 1;
+}
+
 size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 {
 	struct out o = { buf, len, 0 };
@@ -97,6 +106,11 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 		put(&o, "pages_dumped=%llu\n", (unsigned long long)kf.pages_dumped);
 		if (kf.have_dump_level)
 			put(&o, "dump_level=%u\n", (unsigned)kf.dump_level);
+	}
+	if (kd->orient[0]) {
+		put(&o, "orientation=%s\n", kd->orient);
+		put(&o, "vmcoreinfo_scan_bytes=%llu\n", (unsigned long long)kd->scan_bytes);
+		put(&o, "vmcoreinfo_scan_ns=%llu\n", (unsigned long long)kd->scan_ns);
 	}
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");

@@ -75,6 +75,13 @@ uint64_t kvm_erraddr(kvm_t *kd);
  */
 size_t kvm_info(kvm_t *kd, char *buf, size_t len);
 
+/*
+ * The kernel's VMCOREINFO text (from a note, a dump header, or found in an
+ * image's memory), NUL-terminated in buf.  Returns its length plus one
+ * (which may exceed len; truncated then), 0 when the core has none.
+ */
+size_t kvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len);
+
 /* Symbol table iteration; values are runtime addresses. */
 size_t kvm_symcount(kvm_t *kd);
 int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,

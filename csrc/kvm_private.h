@@ -180,6 +180,12 @@ struct __kvm {
 	unsigned char *notes; /* every note area of the core, as read (PRSTATUS, QEMU CPUs) */
 	size_t notes_len;
 	struct kvm_btf *btf; /* kernel types (btf.c), loaded on first use */
+
+	/* Images with no metadata (physimage.h): how the kernel was found. */
+	char orient[240];       /* info's orientation=, or "" */
+	uint64_t orient_banners[8]; /* where linux_banner may be (page-table scan) */
+	int orient_nbanners;
+	uint64_t scan_bytes, scan_ns; /* the VMCOREINFO scan: bytes searched, time */
 };
 
 /* errors.c: errors and the handle. */

@@ -66,6 +66,8 @@ const void *pykvm_mapping(kvm_t *kd, uint64_t *size);
 size_t pykvm_cache_used(kvm_t *kd);
 
 size_t pykvm_info(kvm_t *kd, char *buf, size_t len);
+/* The VMCOREINFO text (NUL-terminated); its length + 1, 0 when none. */
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len);
 size_t pykvm_symcount(kvm_t *kd);
 int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module);

@@ -206,6 +206,11 @@ size_t pykvm_info(kvm_t *kd, char *buf, size_t len)
 	return kvm_info(kd, buf, len);
 }
 
+size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
+{
+	return kvm_vmcoreinfo(kd, buf, len);
+}
+
 size_t pykvm_symcount(kvm_t *kd)
 {
 	return kvm_symcount(kd);

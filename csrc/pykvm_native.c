@@ -884,6 +884,14 @@ size_t pykvm_cache_used(pykvm_handle_t *h)
 	return 0; /* the shim's decompressed-page cache; pykvm_has("cache") is 0 */
 }
 
+size_t pykvm_vmcoreinfo(pykvm_handle_t *h, char *buf, size_t len)
+{
+	(void)h;
+	if (buf != NULL && len > 0)
+		buf[0] = '\0';
+	return 0; /* a platform libkvm keeps no VMCOREINFO; pykvm_has("vmcoreinfo") is 0 */
+}
+
 size_t pykvm_info(pykvm_handle_t *h, char *buf, size_t len)
 {
 	(void)h;

@@ -118,6 +118,36 @@ int kvm_kernel_setup(kvm_t *kd)
 	return 0;
 }
 
+/* The namelist's linux_banner against the one found in memory (orient.c). */
+static int match_banner(kvm_t *kd)
+{
+	const struct kvm_sym *s = kvm_symtab_lookup(&kd->syms, "linux_banner");
+	int i;
+
+	if (s == NULL) {
+		kvm_err(kd, EINVAL,
+			"%s has no linux_banner symbol: cannot tell whether it belongs to %s",
+			kd->namelist, kd->core.path);
+		return -1;
+	}
+	for (i = 0; i < kd->orient_nbanners; i++) {
+		if (s->value == kd->orient_banners[i]) {
+			kd->symdisp = 0;
+			return 0;
+		}
+		if (kd->have_kerndisp &&
+		    s->value + (uint64_t)kd->kerndisp == kd->orient_banners[i]) {
+			kd->symdisp = kd->kerndisp;
+			return 0;
+		}
+	}
+	kvm_err(kd, EINVAL,
+		"namelist %s does not match %s: linux_banner is 0x%llx in the namelist, but no banner in memory is there (the first at 0x%llx; KERNELOFFSET 0x%llx)",
+		kd->namelist, kd->core.path, (unsigned long long)s->value,
+		(unsigned long long)kd->orient_banners[0], (unsigned long long)kd->kerndisp);
+	return -1;
+}
+
 /*
  * Does the namelist belong to this kernel?  A vmlinux's build-id must be
  * the dump's BUILD-ID.  Then _stext tells: equal to the
@@ -141,8 +171,12 @@ int kvm_kernel_match(kvm_t *kd)
 			kd->namelist, kd->core.path, kd->nl_build_id, (int)len, id);
 		return -1;
 	}
-	if (!kvm_vmcoreinfo_u64(kd, "SYMBOL(_stext)", 16, &dump))
+	if (!kvm_vmcoreinfo_u64(kd, "SYMBOL(_stext)", 16, &dump)) {
+		/* An image oriented by its page tables: linux_banner was found. */
+		if (kd->orient_nbanners > 0)
+			return match_banner(kd);
 		return 0; /* nothing to check against: trust the caller */
+	}
 	if (ns == NULL) {
 		kvm_err(kd, EINVAL,
 			"%s has no _stext symbol: cannot tell whether it belongs to %s",

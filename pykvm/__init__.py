@@ -73,7 +73,8 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
     print_errors=True also prints them to stderr as the C library does.
     Shim options: foreign=True (another data model), excluded_zero=True
     (filtered pages read as zeros), cache_pages=N (decompressed-page cache),
-    format="elf"|"kdump" (force a core format; another name is an error;
+    format="elf"|"kdump"|"lime"|"avml"|"raw" (force a core format; raw
+    images open only so; another name is an error;
     "elf-kernel" / "elf-process" also say what an ELF core is),
     map_budget=BYTES (how much of the mapped core file stays mapped, so in
     RSS; default 32 MiB, the least recently read 128 KiB windows unmapped

@@ -37,6 +37,7 @@ _fast_setup(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
 # messages are captured from stderr and handed back), so this layer does.
 _C_PRINTS = ffi.string(lib.pykvm_backend()) == b"shim"
 _HAS_INFO = bool(lib.pykvm_has(b"info"))
+_HAS_PREAD = bool(lib.pykvm_has(b"pread"))
 
 # struct nlist n_type values.
 N_UNDF, N_EXT, N_ABS, N_TEXT, N_DATA, N_BSS = 0x0, 0x1, 0x2, 0x4, 0x6, 0x8
@@ -391,6 +392,18 @@ class Kvm(_Reader, TypesMixin):
             self._require("info", "kvm_info (Kvm.info)")
             self._info = self._read_info()
         return self._info
+
+    @property
+    def vmcoreinfo(self) -> str:
+        """The kernel's VMCOREINFO text ("" when the core has none)."""
+        self._require("vmcoreinfo", "the VMCOREINFO text (Kvm.vmcoreinfo)")
+        kd = self._handle()
+        need = lib.pykvm_vmcoreinfo(kd, ffi.NULL, 0)
+        if need == 0:
+            return ""
+        buf = ffi.new("char[]", need)
+        lib.pykvm_vmcoreinfo(kd, buf, need)
+        return ffi.string(buf).decode("utf-8", "replace")
 
     def _read_info(self) -> Dict[str, object]:
         kd = self._handle()

@@ -49,14 +49,18 @@ def add_files(p: argparse.ArgumentParser, top: bool = False) -> None:
                    help="accept another data model (a 32-bit core in this 64-bit program)")
     g.add_argument("--excluded-zero", action="store_true", default=d(False),
                    help="read pages a filtered dump left out as zeros (default: an error)")
+    g.add_argument("--format", dest="core_format", metavar="NAME", default=d(None),
+                   help="force the core's format (elf, kdump, lime, avml, raw, elf-kernel, "
+                        "elf-process); raw images need it")
     g.add_argument("--json", action="store_true", default=d(False),
                    help="print JSON instead of text")
 
 
 def open_kvm(args: argparse.Namespace):
     core = args.core[0] if args.core and len(args.core) == 1 else args.core
+    extra = {"format": args.core_format} if getattr(args, "core_format", None) else {}
     return kvm_open(args.namelist, core, errstr="pykvm", foreign=args.foreign,
-                    excluded_zero=args.excluded_zero)
+                    excluded_zero=args.excluded_zero, **extra)
 
 
 def parse_int(text: str, what: str, lo: int = 0, hi: int = U64_MAX) -> int:

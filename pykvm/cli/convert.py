@@ -1,0 +1,36 @@
+"""pykvm convert: write any image pykvm reads (LiME, AVML, raw, ...) as an ELF vmcore."""
+
+from __future__ import annotations
+
+from .. import open as kvm_open
+from ..vmcore import write_elf_vmcore
+from .progress import Progress
+
+HELP = "write an image (LiME, AVML, raw, ...) as an ELF vmcore with VMCOREINFO"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("convert", help=HELP,
+                       description="Write IN's physical memory and VMCOREINFO as an ELF "
+                       "vmcore that crash, drgn and makedumpfile open.")
+    p.add_argument("input", metavar="IN", help="the image to read")
+    p.add_argument("output", metavar="OUT", help="the ELF vmcore to write")
+    p.add_argument("--format", dest="out_format", default="elf", choices=["elf"],
+                   help="output format (elf)")
+    p.add_argument("--input-format", metavar="NAME",
+                   help="force IN's format (lime, avml, raw, elf, kdump); raw images need it")
+    p.add_argument("-N", dest="namelist",
+                   help="namelist, when the image has no VMCOREINFO of its own")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    extra = {"format": args.input_format} if args.input_format else {}
+    with kvm_open(args.namelist, args.input, errstr="pykvm", **extra) as kd:
+        total = sum(s["size"] for s in kd.info["segments"] if s["space"] == "physical")
+        with Progress(total, "convert") as bar:
+            got = write_elf_vmcore(kd, args.output, progress=bar.update)
+    print(f"{args.output}: {got['loads']} PT_LOAD ranges, {got['bytes']} bytes"
+          + (f", {got['pages_left_out']} unreadable pages left out"
+             if got["pages_left_out"] else ""))
+    return 0
