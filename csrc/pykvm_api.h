@@ -72,10 +72,6 @@ size_t pykvm_symcount(kvm_t *kd);
 int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module);
 
-/* The dump's VMCOREINFO text, NUL-terminated into buf when it fits;
- * returns the bytes needed (0: the handle has none). */
-size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len);
-
 /* Every ELF note area the core holds (PRSTATUS, QEMU CPU state...), raw,
  * copied into buf when it fits; returns the bytes needed (0: none). */
 size_t pykvm_notes(kvm_t *kd, void *buf, size_t len);

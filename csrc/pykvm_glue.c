@@ -222,20 +222,6 @@ int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 	return kvm_symbol(kd, i, name, value, type, letter, module);
 }
 
-size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len)
-{
-	size_t n;
-
-	if (kd == NULL || kd->vmcoreinfo == NULL)
-		return 0;
-	n = kd->vmcoreinfo_len;
-	if (buf != NULL && len > n) {
-		memcpy(buf, kd->vmcoreinfo, n);
-		buf[n] = '\0';
-	}
-	return n + 1;
-}
-
 size_t pykvm_notes(kvm_t *kd, void *buf, size_t len)
 {
 	if (kd == NULL || kd->notes == NULL)

@@ -913,14 +913,6 @@ int pykvm_symbol(pykvm_handle_t *h, size_t i, const char **name, uint64_t *value
 	return -1;
 }
 
-size_t pykvm_vmcoreinfo(pykvm_handle_t *h, char *buf, size_t len)
-{
-	(void)h;
-	if (buf != NULL && len > 0)
-		buf[0] = '\0';
-	return 0; /* the platform libkvm keeps no VMCOREINFO */
-}
-
 size_t pykvm_notes(pykvm_handle_t *h, void *buf, size_t len)
 {
 	(void)h, (void)buf, (void)len;

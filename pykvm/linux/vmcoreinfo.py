@@ -70,16 +70,10 @@ class VmcoreInfo(Mapping[str, str]):
 
 
 def _from_note(kd) -> Optional[str]:
-    from .._kvm import ffi, lib
+    from .._kvm import lib
     if not lib.pykvm_has(b"vmcoreinfo"):
         return None
-    h = kd._handle()
-    need = lib.pykvm_vmcoreinfo(h, ffi.NULL, 0)
-    if need == 0:
-        return None
-    buf = ffi.new("char[]", need)
-    lib.pykvm_vmcoreinfo(h, buf, need)
-    return ffi.string(buf).decode("utf-8", "replace")
+    return kd.vmcoreinfo or None
 
 
 def _from_memory(kd) -> Optional[str]:
