@@ -254,6 +254,7 @@ install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm) and libkvm.p
 	install -m 644 $(LIB_A) "$$d/lib/"; \
 	private="$$(tr ' ' '\n' < $(LIB_CODECS) | grep '^-l' | tr '\n' ' ')-lpthread"; \
 	case " $$private " in *" -lsnappy "*) private="$$private -lstdc++";; esac; \
+	case " $$private " in *" -lbpf "*) private="$$private -lelf -lz";; esac; \
 	private="$$private -lm"; \
 	sed -e "s|@PREFIX@|$$p|" -e "s|@VERSION@|$(LIB_VERSION)|" -e "s|@LIBS_PRIVATE@|$$private|" \
 		csrc/libkvm.pc.in > "$$d/lib/pkgconfig/libkvm.pc"; \

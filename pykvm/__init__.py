@@ -33,7 +33,8 @@ O_RDWR = os.O_RDWR
 #: Every feature has() knows: what the C library may lack ("pread" ... "cache")
 #: and the kdump codecs ("zlib", "lzo", "snappy", "zstd").
 FEATURES = ("geterr", "pread", "pwrite", "physaddr", "info", "symbols", "kerndisp", "options",
-            "read_many", "page_offset", "cache", "zlib", "lzo", "snappy", "zstd")
+            "read_many", "page_offset", "cache", "vmcoreinfo", "notes", "btf",
+            "zlib", "lzo", "snappy", "zstd")
 #: The optional codecs of kdump-compressed dumps (a build may lack some).
 CODECS = ("zlib", "lzo", "snappy", "zstd")
 
@@ -43,7 +44,8 @@ def has(feature: str) -> bool:
 
     ``"geterr"``, ``"pread"``, ``"pwrite"``, ``"physaddr"``, ``"info"``,
     ``"symbols"``, ``"kerndisp"``, ``"options"``, ``"read_many"``,
-    ``"page_offset"``, ``"cache"`` (what a native libkvm may lack), and the
+    ``"page_offset"``, ``"cache"``, ``"vmcoreinfo"``, ``"notes"`` (what a
+    native libkvm may lack), ``"btf"`` (kernel types: built with libbpf), and the
     kdump codecs ``"zlib"``, ``"lzo"``, ``"snappy"``, ``"zstd"`` (a shim
     built without one raises :class:`UnsupportedError` on its pages).
 

@@ -128,7 +128,7 @@ def test_truncated_dump_pages(dumps, tmp_path):
             assert fast(kd.read, a, 64) == want
             if not isinstance(want, bytes):
                 errs.add((want[0], want[1]))
-        assert (pykvm.KvmError, errno.EIO) in errs  # the pages past the cut
+        assert (pykvm.FaultError, errno.EFAULT) in errs  # the pages past the cut: "truncated"
 
 
 def test_closed_handle_is_a_value_error(dumps):

@@ -227,4 +227,4 @@ def test_info_cli_says_truncated(dumps, tmp_path):
         assert res.returncode != 0
         return
     assert res.returncode == 0, res.stderr
-    assert re.search(r"^truncated\s+\d+ pages missing$", res.stdout, re.M), res.stdout
+    assert re.search(r"^truncated:\s+\d+ pages missing$", res.stdout, re.M), res.stdout

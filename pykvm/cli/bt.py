@@ -16,8 +16,7 @@ def add_parser(sub) -> None:
     g.add_argument("pid", nargs="?", type=int, help="a task's pid")
     g.add_argument("--panic", action="store_true", help="the panicking CPU, from its registers")
     g.add_argument("--all", action="store_true", help="every task")
-    p.add_argument("--json", action="store_true",
-                   help='{"pid", "cpu", "comm", "frames": [{"address", "function", "offset", '
+    p.epilog = "--json prints " + ('{"pid", "cpu", "comm", "frames": [{"address", "function", "offset", '
                         '"module"}]} (a list of them with --all)')
     p.set_defaults(func=run)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .. import open as kvm_open
+from .common import print_json
 from ..vmcore import write_elf_vmcore
 from .progress import Progress
 
@@ -15,21 +18,27 @@ def add_parser(sub) -> None:
                        "vmcore that crash, drgn and makedumpfile open.")
     p.add_argument("input", metavar="IN", help="the image to read")
     p.add_argument("output", metavar="OUT", help="the ELF vmcore to write")
-    p.add_argument("--format", dest="out_format", default="elf", choices=["elf"],
-                   help="output format (elf)")
-    p.add_argument("--input-format", metavar="NAME",
+    p.add_argument("--to", dest="out_format", default="elf", choices=["elf"],
+                   help="output format (default: elf)")
+    p.add_argument("--format", dest="core_format", metavar="NAME", default=argparse.SUPPRESS,
                    help="force IN's format (lime, avml, raw, elf, kdump); raw images need it")
-    p.add_argument("-N", dest="namelist",
+    p.add_argument("-N", dest="namelist", metavar="NAMELIST", default=argparse.SUPPRESS,
                    help="namelist, when the image has no VMCOREINFO of its own")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help='print {"output", "loads", "bytes", "pages_left_out"} as JSON')
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    extra = {"format": args.input_format} if args.input_format else {}
+    extra = {"format": args.core_format} if args.core_format else {}
     with kvm_open(args.namelist, args.input, errstr="pykvm", **extra) as kd:
         total = sum(s["size"] for s in kd.info["segments"] if s["space"] == "physical")
         with Progress(total, "convert") as bar:
             got = write_elf_vmcore(kd, args.output, progress=bar.update)
+    if args.json:
+        print_json({"output": args.output, "loads": got["loads"], "bytes": got["bytes"],
+                    "pages_left_out": got["pages_left_out"]})
+        return 0
     print(f"{args.output}: {got['loads']} PT_LOAD ranges, {got['bytes']} bytes"
           + (f", {got['pages_left_out']} unreadable pages left out"
              if got["pages_left_out"] else ""))

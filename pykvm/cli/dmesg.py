@@ -13,8 +13,7 @@ HELP = "print the kernel log (text as makedumpfile --dump-dmesg; --json: records
 def add_parser(sub) -> None:
     p = sub.add_parser("dmesg", help=HELP, description=HELP)
     add_files(p)
-    p.add_argument("--json", action="store_true",
-                   help="a JSON list of records: seq, timestamp_ns, caller_id, text "
+    p.epilog = "--json prints " + ("a JSON list of records: seq, timestamp_ns, caller_id, text "
                         "(level, facility when the kernel's BTF gives them)")
     p.set_defaults(func=run)
 

@@ -12,8 +12,7 @@ HELP = "list loaded modules: name, size, refcount, users, state, address"
 def add_parser(sub) -> None:
     p = sub.add_parser("lsmod", help=HELP, description=HELP)
     add_files(p)
-    p.add_argument("--json", action="store_true",
-                   help='a JSON list of {"name", "size", "refcount", "address", ...}')
+    p.epilog = "--json prints " + ('a JSON list of {"name", "size", "refcount", "address", ...}')
     p.set_defaults(func=run)
 
 

@@ -12,8 +12,7 @@ HELP = "list every task: pid, ppid, state letter, cpu, comm, task_struct address
 def add_parser(sub) -> None:
     p = sub.add_parser("ps", help=HELP, description=HELP)
     add_files(p)
-    p.add_argument("--json", action="store_true",
-                   help='a JSON list of {"pid", "ppid", "state", "cpu", "comm", "task"}')
+    p.epilog = "--json prints " + ('a JSON list of {"pid", "ppid", "state", "cpu", "comm", "task"}')
     p.add_argument("--idle", action="store_true", help="also each CPU's idle task (pid 0)")
     p.set_defaults(func=run)
 

@@ -13,7 +13,7 @@ HELP = "system facts: release, machine, CPUs, memory, uptime, the panic message"
 def add_parser(sub) -> None:
     p = sub.add_parser("sys", help=HELP, description=HELP)
     add_files(p)
-    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.epilog = "--json prints " + ("one JSON object")
     p.set_defaults(func=run)
 
 
