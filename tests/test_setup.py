@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import pytest
@@ -61,12 +60,9 @@ def test_readme_commands_work_after_make_demo(debian_clone, tmp_path):
 def test_make_build_again_is_a_no_op(debian_clone):
     tree, res, _ = debian_clone
     assert res.returncode == 0
-    t0 = time.monotonic()
     again = make(tree, "build", f"PYTHON={DEBIAN_PYTHON}")
-    took = time.monotonic() - t0
     assert again.returncode == 0, again.stderr
     assert "is up to date" in again.stdout and "built " not in again.stdout
-    assert took < 3, f"a no-op make build took {took:.1f} s"
     # a changed source rebuilds
     src = tree / "csrc" / "errors.c"
     src.write_text(src.read_text() + "\n/* touched */\n")
