@@ -95,6 +95,36 @@ static int btf_load_memory(kvm_t *kd, struct kvm_btf *kb)
 		return -1;
 	}
 	len = (size_t)(stop - start);
+	/* Size the copy by what the BTF header declares (its string and type
+	 * sections end where the BTF does), read before allocating. */
+	{
+		unsigned char h[24];
+		uint64_t end;
+		int big;
+		if (len < sizeof(h) || kvm_read(kd, (unsigned long)start, h, sizeof(h)) != (ssize_t)sizeof(h) ||
+		    !((h[0] == 0x9f && h[1] == 0xeb) || (h[0] == 0xeb && h[1] == 0x9f))) {
+			kvm_err(kd, ENOTSUP, "no kernel BTF: no BTF header at __start_BTF "
+				"(0x%llx); open with btf=PATH (a copy of "
+				"/sys/kernel/btf/vmlinux or a vmlinux with .BTF)",
+				(unsigned long long)start);
+			return -1;
+		}
+		big = h[0] == 0xeb;
+		end = (uint64_t)kvm_ld32(big, h + 4); /* hdr_len */
+		{
+			uint64_t types = end + kvm_ld32(big, h + 8) + kvm_ld32(big, h + 12);
+			uint64_t strs = end + kvm_ld32(big, h + 16) + kvm_ld32(big, h + 20);
+			end = types > strs ? types : strs;
+		}
+		if (end > len) {
+			kvm_err(kd, EINVAL, "kernel BTF at 0x%llx: its header declares %llu bytes, "
+				"more than __start_BTF..__stop_BTF (%zu bytes)",
+				(unsigned long long)start, (unsigned long long)end, len);
+			return -1;
+		}
+		if (end >= sizeof(h))
+			len = (size_t)end;
+	}
 	buf = malloc(len);
 	if (buf == NULL) {
 		kvm_err(kd, ENOMEM, "kernel BTF: out of memory for %zu bytes", len);

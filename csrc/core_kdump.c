@@ -40,9 +40,10 @@ static int read_notes(kvm_t *kd, struct kdump *k, uint64_t off, uint64_t size)
 	size_t len;
 	int qemu = 0;
 
-	if (size > MAX_NOTES) {
-		kvm_err(kd, EINVAL, "%s: note area of %llu bytes is too large",
-			kd->core.path, ull(size));
+	/* Sized by the file, not the flattened records' logical offsets. */
+	if (size > MAX_NOTES || size > kd->core.size) {
+		kvm_err(kd, EINVAL, "%s: note area of %llu bytes is too large for the file (%llu bytes)",
+			kd->core.path, ull(size), ull(kd->core.size));
 		return -1;
 	}
 	len = (size_t)size;
@@ -73,10 +74,37 @@ static int setup_bitmaps(kvm_t *kd, struct kdump *k, const struct hdr *h,
 	uint64_t bs = k->block_size;
 	uint64_t off = (1 + (uint64_t)h->sub_hdr_size) * bs;
 	uint64_t len = (uint64_t)h->bitmap_blocks * bs;
-	uint64_t need = (k->max_mapnr + 7) / 8, blocks = (need + bs - 1) / bs;
-	uint64_t nwords = (k->max_mapnr + 63) / 64, ngroups, w, total = 0;
+	uint64_t need, blocks, nwords, ngroups, w, total = 0;
 	uint64_t off2;
 	size_t bytes;
+
+	/*
+	 * The bitmaps' blocks are inside the dump (hdr_problem), so they hold
+	 * at most len * 8 pfns: a larger max_mapnr (a 64-bit field may be near
+	 * 2^64) is refused before any size is computed from it, and nothing
+	 * below can wrap.
+	 */
+	if (k->max_mapnr > len * 8) {
+		kvm_err(kd, EINVAL,
+			"%s: max_mapnr %llu is more pages than the bitmaps (%u blocks of %llu bytes) can describe",
+			kd->core.path, ull(k->max_mapnr), h->bitmap_blocks, ull(bs));
+		return -1;
+	}
+	need = (k->max_mapnr + 7) / 8;
+	blocks = (need + bs - 1) / bs;
+	nwords = (k->max_mapnr + 63) / 64;
+	/*
+	 * What is allocated below (a copy of the bitmaps when they are not
+	 * contiguous in the mapping, the rank and raw-page indexes: 8 bytes a
+	 * word each) is sized by the bitmaps, which must be bytes the file
+	 * holds: a flattened file's logical size is only its records' word.
+	 */
+	if (2 * nwords * 8 > kd->core.size) {
+		kvm_err(kd, EINVAL,
+			"%s: truncated or corrupt: max_mapnr %llu needs two bitmaps of %llu bytes, more than the file's %llu bytes",
+			kd->core.path, ull(k->max_mapnr), ull(nwords * 8), ull(kd->core.size));
+		return -1;
+	}
 
 	/* Two bitmaps (makedumpfile and QEMU always write both); the old
 	 * diskdump ("DISKDUMP") may write one, meaning both. */
@@ -517,7 +545,8 @@ static int open_dump(kvm_t *kd, struct kdump *k)
 	/* VMCOREINFO, from its field or else from the notes. */
 	if (s.size_vmci > 0) {
 		char *text;
-		if (s.size_vmci > MAX_VMCOREINFO || s.off_vmci > k->size ||
+		if (s.size_vmci > MAX_VMCOREINFO || s.size_vmci > kd->core.size ||
+		    s.off_vmci > k->size ||
 		    s.size_vmci > k->size - s.off_vmci) {
 			kvm_err(kd, EINVAL,
 				"%s: VMCOREINFO (%llu bytes at offset %llu) is past the end of the dump (%llu bytes) or too large",

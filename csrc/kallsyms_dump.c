@@ -36,7 +36,16 @@
 
 #define KS_MAX_SYMS (4u * 1024 * 1024)   /* more symbols than this: corrupt */
 #define KS_MAX_NAMES (64u * 1024 * 1024) /* bytes of kallsyms_names */
-#define KS_MAX_NAME 4096                 /* expanded name, type letter included */
+/*
+ * The kernel's KSYM_NAME_LEN (512 since 6.1, 128 before): scripts/kallsyms
+ * refuses a longer name, so an expanded name (type letter included) and
+ * each token, a piece of one, are at most this long.
+ */
+#define KSYM_NAME_LEN 512
+#define KS_MAX_NAME KSYM_NAME_LEN
+/* Bytes of expanded names: KS_MAX_SYMS symbols of 32 bytes (a distribution
+ * kernel has about 150,000 of about 25). */
+#define KS_MAX_POOL (128u * 1024 * 1024)
 #define KS_NAMES_CHUNK (1u << 20)        /* names read this much at a time */
 #define KS_TOKEN_SLACK 1024              /* bytes read past the last token's start */
 #define KS_MAX_TOKENS (64u * 1024 + 4096)
@@ -127,6 +136,25 @@ static int ks_symbol(struct ks *k, const char *name, uint64_t *va)
 	return kvm_vmcoreinfo_u64(k->kd, key, 16, va);
 }
 
+/*
+ * How many bytes the table at va can hold: up to the next table VMCOREINFO
+ * places above it (the tables do not overlap), at most max.  The dump's
+ * own layout thus bounds every table before anything is sized by a count.
+ */
+static uint64_t ks_extent(const struct ks *k, uint64_t va, uint64_t max)
+{
+	const uint64_t at[] = { k->names_va, k->num_va, k->ttab_va, k->tidx_va,
+				k->offsets_va, k->base_va, k->addrs_va };
+	const int have[] = { 1, 1, 1, 1, k->have_offsets, k->have_base,
+			     k->have_addrs };
+	size_t i;
+
+	for (i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		if (have[i] && at[i] > va && at[i] - va < max)
+			max = at[i] - va;
+	return max;
+}
+
 /* Find the tables; a dump that does not list them cannot give symbols. */
 static int ks_locate(struct ks *k)
 {
@@ -207,9 +235,7 @@ static int ks_read_tokens(struct ks *k)
 	/* The table's size is not recorded: it ends with the NUL closing the
 	 * token that starts last.  It cannot run into token_index when that
 	 * follows it (as the kernel lays them out). */
-	limit = KS_MAX_TOKENS;
-	if (k->tidx_va > k->ttab_va && k->tidx_va - k->ttab_va < limit)
-		limit = (size_t)(k->tidx_va - k->ttab_va);
+	limit = (size_t)ks_extent(k, k->ttab_va, KS_MAX_TOKENS);
 	for (i = 0; i < 256; i++) {
 		k->tidx[i] = kvm_get16(k->kd, raw + 2 * i);
 		if (k->tidx[i] >= limit) {
@@ -257,11 +283,29 @@ static int ks_read_tokens(struct ks *k)
 	for (i = 0; i < 256; i++) {
 		const unsigned char *t = k->ttab + k->tidx[i];
 		size_t n = strlen((const char *)t), j;
-		k->toklen[i] = (uint16_t)n;
-		k->tokbad[i] = n == 0;
-		for (j = 0; j < n; j++)
+		k->toklen[i] = (uint16_t)(n < 0xffff ? n : 0xffff);
+		k->tokbad[i] = n == 0 || n > KSYM_NAME_LEN;
+		for (j = 0; j < n && !k->tokbad[i]; j++)
 			if (t[j] <= ' ' || t[j] == 0x7f)
 				k->tokbad[i] = 1;
+	}
+	return 0;
+}
+
+/* The address table must fit before the next table: num is only the dump's word. */
+static int ks_check_count(struct ks *k)
+{
+	size_t esz = k->have_addrs ? (size_t)k->ptrsize : 4;
+	uint64_t va = k->have_addrs ? k->addrs_va : k->offsets_va;
+	uint64_t need = (uint64_t)k->num * esz, room = ks_extent(k, va, need);
+
+	if (room < need) {
+		ks_err(k, EINVAL,
+		       "kallsyms_num_syms %u needs %llu bytes of %s at 0x%llx, but the next table starts %llu bytes after it",
+		       k->num, (unsigned long long)need,
+		       k->have_addrs ? "kallsyms_addresses" : "kallsyms_offsets",
+		       (unsigned long long)va, (unsigned long long)room);
+		return -1;
 	}
 	return 0;
 }
@@ -320,9 +364,11 @@ static int ks_names_need(struct ks *k, size_t end)
 /*
  * Decode every name into kd->syms (values filled in later); *stext gets
  * the index of _stext.  long_names: a set high bit in the count means a
- * second count byte.
+ * second count byte.  With pool != NULL nothing is added: the pass only
+ * checks the names and sums the bytes they expand to (in *pool), so that
+ * the symbol table is sized once, after that sum is known to be sane.
  */
-static int ks_decode(struct ks *k, int long_names, uint32_t *stext)
+static int ks_decode(struct ks *k, int long_names, uint32_t *stext, uint64_t *pool)
 {
 	kvm_t *kd = k->kd;
 	char out[KS_MAX_NAME];
@@ -365,7 +411,8 @@ static int ks_decode(struct ks *k, int long_names, uint32_t *stext)
 				ks_err(k, EINVAL,
 				       "symbol %u at kallsyms_names+%zu uses token %u, which is %s",
 				       i, pos, t,
-				       k->toklen[t] ? "not a symbol name's text" : "empty");
+				       k->toklen[t] > KSYM_NAME_LEN ? "longer than a symbol name"
+				       : k->toklen[t] ? "not a symbol name's text" : "empty");
 				return -1;
 			}
 			if (olen + k->toklen[t] > sizeof(out)) {
@@ -392,8 +439,16 @@ static int ks_decode(struct ks *k, int long_names, uint32_t *stext)
 			*stext = i;
 			found = 1;
 		}
-		if (kvm_symtab_add(kd, &kd->syms, out + 1, olen - 1, 0,
-				   kvm_letter_type(letter), letter, NULL, 0) != 0)
+		if (pool != NULL) {
+			*pool += olen;
+			if (*pool > KS_MAX_POOL) {
+				ks_err(k, EINVAL,
+				       "the first %u of %u names expand to more than %u bytes",
+				       i + 1, k->num, KS_MAX_POOL);
+				return -1;
+			}
+		} else if (kvm_symtab_add(kd, &kd->syms, out + 1, olen - 1, 0,
+					kvm_letter_type(letter), letter, NULL, 0) != 0)
 			return -1;
 		pos += hdr + ntok;
 	}
@@ -516,8 +571,13 @@ static int ks_load(struct ks *k, int long_names)
 	kvm_t *kd = k->kd;
 	uint32_t stext = 0;
 	size_t first = kd->syms.n;
+	uint64_t pool = 0;
 
-	if (ks_decode(k, long_names, &stext) != 0 ||
+	if (ks_decode(k, long_names, &stext, &pool) != 0)
+		return -1;
+	if (kvm_symtab_reserve(kd, &kd->syms, first + k->num,
+			       kd->syms.pool_len + (size_t)pool + 1) != 0 ||
+	    ks_decode(k, long_names, &stext, NULL) != 0 ||
 	    ks_addresses(k, stext, first) != 0) {
 		kvm_symtab_free(&kd->syms);
 		free(k->vals);
@@ -545,14 +605,16 @@ static int ks_run(kvm_t *kd)
 	k.kd = kd;
 	if (ks_locate(&k) != 0)
 		return -1;
-	if (ks_read_tokens(&k) != 0) {
+	if (ks_read_tokens(&k) != 0 || ks_check_count(&k) != 0) {
 		ks_free(&k);
 		return -1;
 	}
 	/* The names cannot run into the token table when it follows them. */
-	k.names_max = KS_MAX_NAMES;
-	if (k.ttab_va > k.names_va && k.ttab_va - k.names_va < k.names_max)
-		k.names_max = (size_t)(k.ttab_va - k.names_va);
+	/* Each name is a count of one or two bytes and at most
+	 * KSYM_NAME_LEN tokens; the table ends where the next one starts. */
+	k.names_max = (size_t)ks_extent(&k, k.names_va, KS_MAX_NAMES);
+	if ((uint64_t)k.num * (2 + KSYM_NAME_LEN) < k.names_max)
+		k.names_max = (size_t)k.num * (2 + KSYM_NAME_LEN);
 	long_names = ks_long_names_first(kd);
 	rc = ks_load(&k, long_names);
 	if (rc != 0 && kd->errnum == EINVAL) {

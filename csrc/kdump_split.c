@@ -147,7 +147,8 @@ static unsigned char *part_bytes(kvm_t *kd, kvm_t *p, uint64_t off, uint64_t len
 	const struct kdump *k = p->physdata;
 	unsigned char *b;
 
-	if (off > k->size || len > k->size - off) {
+	/* len > the file: a flattened file's logical size is no bound. */
+	if (off > k->size || len > k->size - off || len > p->core.size) {
 		kvm_err(kd, EINVAL, "%s: truncated: %llu bytes at offset %llu are past the end of the dump",
 			p->core.path, ull(len), ull(off));
 		return NULL;
