@@ -39,19 +39,22 @@ class PanicDump:
             "utf-8", "surrogateescape")
 
     def console_panic_trace(self) -> list:
-        """The non-'?' frames of the console's last Call Trace, as (function, offset, size,
-        module) from `panic` down."""
+        """The non-'?' frames of the Call Trace the console printed with the panic, as
+        (function, offset, size, module) from `panic` down.  The trace runs to the panic's
+        "Kernel Offset:" line (or the capture kernel's first line), across <IRQ>/<TASK>
+        markers and an interrupted context's register lines; a line without the kernel's
+        timestamp (a user process writing to the console) is not part of it."""
         console = self.text("console.log").replace("\r", "")
-        start = console.rindex("Call Trace:")
+        start = console.index("Call Trace:", console.index("Kernel panic - not syncing"))
         frames = []
         for line in console[start:].splitlines()[1:]:
-            body = re.sub(r"^\[\s*\d+\.\d+\]\s?", "", line).strip()
-            if body in ("<TASK>", "</TASK>"):
+            if not re.match(r"\[\s*\d+\.\d+\]", line):
                 continue
-            m = re.fullmatch(r"(\? )?([\w.]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?", body)
-            if not m:
+            body = re.sub(r"^\[\s*\d+\.\d+\]\s?", "", line).strip()
+            if body.startswith(("Kernel Offset:", "---[ end", "Linux version ")):
                 break
-            if not m.group(1):
+            m = re.fullmatch(r"(\? )?([\w.]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?", body)
+            if m and not m.group(1):
                 frames.append((m.group(2), int(m.group(3), 16), int(m.group(4), 16),
                                m.group(5)))
         names = [f[0] for f in frames]
@@ -107,26 +110,34 @@ def guest_modules(d: PanicDump) -> list:
     return out
 
 
-def sysrq_t_traces(d: PanicDump) -> dict:
-    """pid -> the non-'?' frames [(function, offset, size, module)] the guest logged for
-    it on `echo t > /proc/sysrq-trigger` (the console's first listing of that pid)."""
+def sysrq_t_tasks(d: PanicDump) -> dict:
+    """pid -> (state letter, timestamp in s, non-'?' frames [(function, offset, size,
+    module)]) as the guest logged them on `echo t > /proc/sysrq-trigger` (the console's
+    first listing of that pid; the timestamp is that of its "task:" line)."""
     console = d.text("console.log").replace("\r", "")
     out: dict = {}
     pid = None
     frames: list = []
     for line in console.splitlines():
+        stamp = re.match(r"^\[\s*(\d+\.\d+)\]", line)
         body = re.sub(r"^\[\s*\d+\.\d+\]\s?", "", line).strip()
-        m = re.match(r"task:.*\bpid:(\d+)\b", body)
+        m = re.match(r"task:.*\bstate:(\w)\b.*\bpid:(\d+)\b", body)
         if m:
-            pid, frames = int(m.group(1)), []
+            state, pid, frames = m.group(1), int(m.group(2)), []
+            ts = float(stamp.group(1)) if stamp else None
             continue
         if pid is None:
             continue
         if body == "</TASK>":
-            out.setdefault(pid, frames)
+            out.setdefault(pid, (state, ts, frames))
             pid = None
             continue
         f = re.fullmatch(r"(\? )?([\w.]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?", body)
         if f and not f.group(1):
             frames.append((f.group(2), int(f.group(3), 16), int(f.group(4), 16), f.group(5)))
     return out
+
+
+def sysrq_t_traces(d: PanicDump) -> dict:
+    """pid -> the non-'?' frames the guest logged for it on sysrq-t (see sysrq_t_tasks)."""
+    return {pid: frames for pid, (_, _, frames) in sysrq_t_tasks(d).items()}

@@ -151,10 +151,18 @@ class Unwinder:
     def _scan_return(self, ip: int, sp: int, limit: int = 1024):
         """The first stack word above sp that returns just after a direct call to the
         function holding ip: (return address, the stack pointer after returning)."""
-        try:
-            words = struct.unpack(f"<{limit // 8}Q", self.kd.read(sp, limit))
-        except KvmError:
-            return None
+        # A shallow stack ends within `limit` bytes (the page after a stack's top is
+        # unmapped): read page by page and scan what could be read.
+        data = b""
+        pos = sp
+        while len(data) < limit:
+            n = min(limit - len(data), 0x1000 - (pos & 0xFFF))
+            try:
+                data += self.kd.read(pos, n)
+            except KvmError:
+                break
+            pos += n
+        words = struct.unpack(f"<{len(data) // 8}Q", data[:len(data) & ~7])
         for k, ret in enumerate(words):
             if ret < (1 << 63) or self.find(ret - 1) is None:
                 continue
