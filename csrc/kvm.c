@@ -393,6 +393,21 @@ int kvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 	return 0;
 }
 
+/*
+ * The kvm_symbol index of the definition kvm_nlist returns for name, or -1
+ * (not in the public interface: the Python layer's symbols[name] reads the
+ * whole entry, module included, with it).
+ */
+int64_t kvm_symbol_index(kvm_t *kd, const char *name)
+{
+	const struct kvm_sym *s;
+
+	if (kd == NULL || name == NULL || !kd->have_syms)
+		return -1;
+	s = lookup(kd, name);
+	return s == NULL ? -1 : (int64_t)(s - kd->syms.syms);
+}
+
 /* ---- reads and writes ---- */
 
 /* A public read or write: report a failure (or a short count) once. */

@@ -260,6 +260,9 @@ uint16_t kvm_ld16(int big, const void *p);
 uint32_t kvm_ld32(int big, const void *p);
 uint64_t kvm_ld64(int big, const void *p);
 
+/* kvm.c: kvm_symbol's index of kvm_nlist's definition of name, or -1. */
+int64_t kvm_symbol_index(kvm_t *kd, const char *name);
+
 /* symtab.c */
 int kvm_symtab_reserve(kvm_t *kd, struct kvm_symtab *t, size_t nsyms,
 		       size_t pool_bytes);

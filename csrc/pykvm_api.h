@@ -71,6 +71,8 @@ size_t pykvm_vmcoreinfo(kvm_t *kd, char *buf, size_t len);
 size_t pykvm_symcount(kvm_t *kd);
 int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 		 unsigned char *type, char *letter, const char **module);
+/* pykvm_symbol's index of the definition pykvm_nlist gives name, or -1. */
+int64_t pykvm_symbol_index(kvm_t *kd, const char *name);
 
 /* Every ELF note area the core holds (PRSTATUS, QEMU CPU state...), raw,
  * copied into buf when it fits; returns the bytes needed (0: none). */

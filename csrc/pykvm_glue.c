@@ -222,6 +222,11 @@ int pykvm_symbol(kvm_t *kd, size_t i, const char **name, uint64_t *value,
 	return kvm_symbol(kd, i, name, value, type, letter, module);
 }
 
+int64_t pykvm_symbol_index(kvm_t *kd, const char *name)
+{
+	return kvm_symbol_index(kd, name);
+}
+
 size_t pykvm_notes(kvm_t *kd, void *buf, size_t len)
 {
 	if (kd == NULL || kd->notes == NULL)

@@ -913,6 +913,12 @@ int pykvm_symbol(pykvm_handle_t *h, size_t i, const char **name, uint64_t *value
 	return -1;
 }
 
+int64_t pykvm_symbol_index(pykvm_handle_t *h, const char *name)
+{
+	(void)h, (void)name;
+	return -1;
+}
+
 size_t pykvm_notes(pykvm_handle_t *h, void *buf, size_t len)
 {
 	(void)h, (void)buf, (void)len;

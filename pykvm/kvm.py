@@ -6,7 +6,7 @@ import errno as _errno
 import os
 import struct
 import sys
-from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._fast import Reader as _Reader, setup as _fast_setup
 from ._kvm import ffi, lib
@@ -38,17 +38,52 @@ _fast_setup(*(int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
 _C_PRINTS = ffi.string(lib.pykvm_backend()) == b"shim"
 _HAS_INFO = bool(lib.pykvm_has(b"info"))
 _HAS_PREAD = bool(lib.pykvm_has(b"pread"))
+_HAS_SYMBOLS = bool(lib.pykvm_has(b"symbols"))
 
 # struct nlist n_type values.
 N_UNDF, N_EXT, N_ABS, N_TEXT, N_DATA, N_BSS = 0x0, 0x1, 0x2, 0x4, 0x6, 0x8
 
 
-class Symbol(NamedTuple):
+class Symbol(int):
+    """One namelist symbol.  It is an int, its runtime address, so it goes
+    wherever an address does: ``kd.read(kd.symbols["linux_banner"], 64)``,
+    ``sym + 8``, ``f"{sym:#x}"``; equality and hashing are the address's.
+
+    Attributes: ``name``, ``value`` (the address as a plain int), ``type``
+    (``N_*`` | ``N_EXT``, as in struct nlist), ``letter`` (nm's type letter)
+    and ``module`` (the kernel module defining it, None for the kernel's own).
+    """
+
     name: str
-    value: int
-    type: int  # N_* | N_EXT
-    letter: str  # nm-style
+    type: int
+    letter: str
     module: Optional[str]
+
+    def __new__(cls, name: str, value: int, type: int, letter: str,
+                module: Optional[str] = None) -> "Symbol":
+        self = super().__new__(cls, value)
+        self.__dict__.update(name=name, type=type, letter=letter, module=module)
+        return self
+
+    @property
+    def value(self) -> int:
+        """The address, as a plain int."""
+        return int(self)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"Symbol is read-only: cannot set {key!r}")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"Symbol is read-only: cannot delete {key!r}")
+
+    def __repr__(self) -> str:
+        return (f"Symbol(name={self.name!r}, value={int(self):#x}, type={self.type:#x}, "
+                f"letter={self.letter!r}, module={self.module!r})")
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Tuple[type, Tuple[str, int, int, str, Optional[str]]]:
+        return (Symbol, (self.name, int(self), self.type, self.letter, self.module))
 
 
 def _u64s(values):
@@ -361,17 +396,19 @@ class Kvm(_Reader, TypesMixin):
         """Every symbol in address order, duplicates included."""
         kd = self._handle()
         self._require("symbols", "symbol iteration")
-        name = ffi.new("const char **")
-        value = ffi.new("uint64_t *")
-        typ = ffi.new("unsigned char *")
-        letter = ffi.new("char *")
-        module = ffi.new("const char **")
+        out = _SymbolOut()
         for i in range(lib.pykvm_symcount(kd)):
-            if lib.pykvm_symbol(kd, i, name, value, typ, letter, module) != 0:
+            if lib.pykvm_symbol(kd, i, out.name, out.value, out.type, out.letter, out.module) != 0:
                 break
-            yield Symbol(ffi.string(name[0]).decode("utf-8", "replace"), value[0], typ[0],
-                         letter[0].decode("latin-1"),
-                         ffi.string(module[0]).decode() if module[0] != ffi.NULL else None)
+            yield out.symbol()
+
+    def _symbol_at(self, i: int, name: Optional[str] = None) -> Symbol:
+        """Entry i of the symbol table (named name: the name asked for)."""
+        out = _SymbolOut()
+        if lib.pykvm_symbol(self._handle(), i, out.name, out.value, out.type, out.letter,
+                            out.module) != 0:
+            raise IndexError(f"no symbol table entry {i}")
+        return out.symbol(name)
 
     @property
     def namelist(self) -> Optional[str]:
@@ -465,9 +502,15 @@ class Symbols(Mapping[str, Symbol]):
         self._names: Optional[List[str]] = None
 
     def __getitem__(self, name: str) -> Symbol:
-        found = self._kvm.nlist([name])[0]
+        kvm = self._kvm
+        if _HAS_SYMBOLS:
+            # The table entry nlist finds: its letter and module as all_symbols() gives them.
+            i = lib.pykvm_symbol_index(kvm._handle(), os.fsencode(name))
+            if i >= 0:
+                return kvm._symbol_at(i, name)
+        found = kvm.nlist([name])[0]
         if found is None:
-            self._kvm.symbol(name)  # raises SymbolNotFoundError
+            kvm.symbol(name)  # raises SymbolNotFoundError
         value, ntype = found  # type: ignore[misc]
         return Symbol(name, value, ntype, _letter(ntype), None)
 
@@ -485,6 +528,23 @@ class Symbols(Mapping[str, Symbol]):
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._kvm.nlist([name])[0] is not None
+
+
+class _SymbolOut:
+    """The out-parameters of pykvm_symbol, made once per iteration."""
+
+    def __init__(self) -> None:
+        self.name = ffi.new("const char **")
+        self.value = ffi.new("uint64_t *")
+        self.type = ffi.new("unsigned char *")
+        self.letter = ffi.new("char *")
+        self.module = ffi.new("const char **")
+
+    def symbol(self, name: Optional[str] = None) -> Symbol:
+        module = self.module[0]
+        return Symbol(ffi.string(self.name[0]).decode("utf-8", "replace") if name is None else name,
+                      self.value[0], self.type[0], self.letter[0].decode("latin-1"),
+                      ffi.string(module).decode() if module != ffi.NULL else None)
 
 
 def _letter(ntype: int) -> str:
