@@ -21,11 +21,11 @@ from array import array
 from typing import Callable, Dict, List, Optional, Tuple
 
 import readers
-from common import (CACHE, COMPRESSED, DUMPS, HERE, MEMORY_VARIANT, MiB, SMALL_VARIANT,  # noqa: F401
+from common import (CACHE, CLOCKS, COMPRESSED, DUMPS, HERE, MEMORY_VARIANT, MiB, SMALL_VARIANT,  # noqa: F401
                     Context, Dump, Row, Target, check, digest_reads, drgn_u64, dump, score,
                     error_text, first_per_page, floor_offsets, fmt_ratio, interleaved,
                     loop_pread, loop_read, loop_readinto, loop_slice, ratio, small_addresses,
-                    timings)
+                    clock, set_clock, timings)
 from readers import CoreMap, Handle
 
 
@@ -144,8 +144,11 @@ def case_small_elf(ctx: Context):
                f"{fmt_ratio(r3)} faster", None if r3 is None else r3 >= 20, score(r3, 20)),
         Target("read_u64(addr), ELF: vs mmap-slice floor", "≤ 1.3× the mmap slice",
                f"{fmt_ratio(r4)} the floor's time", None if r4 is None else r4 <= 1.3, score(1.3, r4)),
-        Target("Member read primitive read_member vs read_u32", "≤ 2× a raw read_u32",
-               f"{fmt_ratio(r5)} read_u32's time", None if r5 is None else r5 <= 2, score(2, r5)),
+        # Not the target itself (that is typed objects' member read, measured by
+        # bench/types.py): the C primitive those objects call, for reference.
+        Target("Member read primitive read_member(addr, 0, 4) vs read_u32", "≤ 2× a raw read_u32",
+               f"{fmt_ratio(r5)} read_u32's time", None if r5 is None else r5 <= 2, score(2, r5),
+               earlier=True),
     ]
     return rows, targets
 
@@ -249,8 +252,12 @@ def case_small_compressed(ctx: Context):
         targets.append(Target(f"read_u64(addr), {codec} warm: vs drgn", "≥ 20× faster than drgn",
                               f"{fmt_ratio(rw64)} faster", None if rw64 is None else rw64 >= 20,
                               score(rw64, 20)))
+        # The floor stops the target when the codec alone takes more than
+        # drgn's time / 1.3: then no reader using this codec library can meet it.
         cf = "" if floor is None or coldr.get(ours) is None else \
-            f"; codec floor {floor:.1f} µs of pykvm's {coldr[ours]:.1f} µs"
+            f"; pykvm {coldr[ours]:.1f} µs, codec floor {floor:.1f} µs"
+        if floor and coldr.get(theirs):
+            cf += f" (drgn ÷ floor: {coldr[theirs] / floor:.2f}×, the most any reader of this codec gets)"
         targets.append(Target(f"Cold read, {codec}: vs drgn", "≥ 1.3× faster than drgn",
                               f"{fmt_ratio(rc)} faster{cf}", None if rc is None else rc >= 1.3,
                               score(rc, 1.3)))
@@ -395,7 +402,8 @@ def case_bulk(ctx: Context):
         r2 = ratio(ours, res.get("floor: ctypes.memmove from the mapped file"))
         short = where.split(" (")[0]
         targets.append(Target(f"Bulk 1 MiB, {short}: vs drgn", "≥ drgn's throughput",
-                              f"{fmt_ratio(r1)} drgn's", None if r1 is None else r1 >= 1.0))
+                              f"{fmt_ratio(r1)} drgn's", None if r1 is None else r1 >= 1.0,
+                              score(r1, 1.0), earlier=True))
         targets.append(Target(f"readinto 1 MiB, {short}: vs memcpy", "≥ 0.9× memcpy of the same bytes",
                               "n/a" if r2 is None else f"{r2:.2f}× memmove's throughput",
                               None if r2 is None else r2 >= 0.9, score(r2, 0.9)))
@@ -505,9 +513,9 @@ def case_open(ctx: Context):
             ts = []
             for _ in range(reps + 1):  # the first is the warm-up
                 gc.collect()
-                t0 = time.perf_counter_ns()
+                t0 = clock()
                 handle, values = body()
-                ts.append(time.perf_counter_ns() - t0)
+                ts.append(clock() - t0)
                 if values != truth:
                     bad = sum(v != t for v, t in zip(values, truth))
                     note = f"WRONG ADDRESSES for {bad} of 1,000 names"
@@ -568,9 +576,11 @@ def case_open(ctx: Context):
     b = res.get("pykvm open(namelist=None: the dump's kallsyms) + nlist(1,000)")
     targets = [
         Target("Open + System.map + 1,000 nlist", "≤ 25 ms",
-               "n/a" if a is None else f"{a:.1f} ms", None if a is None else a <= 25),
+               "n/a" if a is None else f"{a:.1f} ms", None if a is None else a <= 25,
+               score(25, a), earlier=True),
         Target("Open with namelist=None (kallsyms in the dump)", "≤ 50 ms",
-               "n/a" if b is None else f"{b:.1f} ms", None if b is None else b <= 50),
+               "n/a" if b is None else f"{b:.1f} ms", None if b is None else b <= 50,
+               score(50, b), earlier=True),
     ]
     return rows, targets
 
@@ -633,13 +643,28 @@ def case_memory(ctx: Context):
             note = (f"anon +{da:.1f}, file-backed +{df:.1f}, after open alone +{do:.1f}; "
                     f"{r['failed']} reads failed; {r['seconds']:.2f} s")
             rows.append(Row(sec, label, dv, "MiB", note))
-            if reader == "pykvm":
-                allowance = 40 + (cache_pages * 4096 / MiB if "mdf" in fmt else 0)
-                targets.append(Target(f"Memory, {fmt}: pykvm RSS added",
-                                      f"≤ {allowance:.0f} MiB (40 MiB"
-                                      + (" + 16 MiB configured cache)" if "mdf" in fmt else ")"),
-                                      f"{dv:.1f} MiB (anon {da:.1f}, file {df:.1f})",
+            if reader == "pykvm" or reader == "pykvm, pread=True":
+                note += f"; C page cache holds {r['cache_used']} pages"
+                if r.get("map_budget"):
+                    note += f"; map_budget {r['map_budget'] / MiB:.0f} MiB"
+                rows[-1].note = note
+            if reader == "pykvm" and fmt == "vmcore.elf":
+                # The issue's bound: 40 MiB beyond the configured page cache.
+                # An ELF dump's pages are stored whole, so the C cache holds
+                # none of them; the allowance is 40 MiB plus what it holds.
+                held = r["cache_used"] * 4096 / MiB
+                allowance = 40 + held
+                targets.append(Target("Memory, 10,000 random pages of a 256 MiB ELF dump: RSS added",
+                                      "≤ 40 MiB beyond the page cache (default options)",
+                                      f"{dv:.1f} MiB (anon {da:.1f}, file {df:.1f}; cache holds "
+                                      f"{held:.1f} MiB of {cache_pages * 4096 / MiB:.0f} configured)",
                                       dv <= allowance, score(allowance, dv)))
+            elif reader == "pykvm":
+                allowance = 40 + cache_pages * 4096 / MiB
+                targets.append(Target(f"Memory, {fmt}: pykvm RSS added",
+                                      f"≤ {allowance:.0f} MiB (40 MiB + 16 MiB configured cache)",
+                                      f"{dv:.1f} MiB (anon {da:.1f}, file {df:.1f})",
+                                      dv <= allowance, score(allowance, dv), earlier=True))
     return rows, targets
 
 
@@ -776,7 +801,8 @@ def case_threads(ctx: Context):
                            chunk_bytes, True)
             if size == MiB:  # bulk reads: where threads pay off
                 targets.append(Target(f"Threads: {label}", "≥ 1.6× one thread",
-                                      f"{scale:.2f}×", scale >= 1.6))
+                                      f"{scale:.2f}×", scale >= 1.6, score(scale, 1.6),
+                                      earlier=True))
             h.close()
         except Exception as e:
             rows.append(Row(sec, f"info: pykvm readinto {size >> 10} KiB", None, "×", error_text(e)))
@@ -795,7 +821,7 @@ def case_threads(ctx: Context):
             context = (f"; memmove floor {got[floor]:.2f}×" if floor in got else "") + \
                 f"; sha256 {got['machine: hashlib.sha256 of 1 MiB (C, releases the GIL)']:.2f}×"
             fl = got.get(floor) if floor else None
-            want = "≥ 1.6× one thread" + (", or ≥ 0.9× the memmove floor's scaling" if floor else "")
+            want = "≥ 1.6× one thread" + (", or within 10% of the memmove floor's scaling" if floor else "")
             met = None if scale is None else (scale >= 1.6 or (fl is not None and scale >= 0.9 * fl))
             best = None if scale is None else max(
                 score(scale, 1.6) or 0, score(scale, 0.9 * fl) if fl else 0)

@@ -62,8 +62,12 @@ def main(reader: str, core: str, namelist: str, pages_file: str, cache_pages: st
     seconds = time.perf_counter() - t0
     gc.collect()
     after = status()
+    # pykvm: the decompressed pages its C cache holds now (what "beyond the
+    # configured page cache" leaves out), and the open's mapping bound.
+    cached = h.obj.cache_used() if reader == "pykvm" else None  # type: ignore[attr-defined]
+    budget = h.obj.info.get("map_budget") if reader == "pykvm" else None  # type: ignore[attr-defined]
     print(json.dumps({"base": base, "opened": opened, "after": after, "failed": failed,
-                      "seconds": seconds}))
+                      "seconds": seconds, "cache_used": cached, "map_budget": budget}))
     h.close()
 
 
