@@ -13,8 +13,10 @@ PY := $(VENV)/bin/python
 CACHE ?= $(or $(PYKVM_CACHE),$(HOME)/.cache/pykvm)
 export PYKVM_CACHE := $(CACHE)
 
-# System packages: build (gcc, codec headers), fixtures (gdb, qemu, ...).
+# System packages: build (gcc, codec headers), fixtures (gdb, qemu, ...),
+# the sanitizer and fuzzing builds (clang, its ASan/UBSan/libFuzzer runtimes).
 APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev libbpf-dev
+APT_FUZZ = clang libclang-rt-14-dev
 APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
@@ -71,7 +73,8 @@ UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
 .PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run
+	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run \
+	fuzz fuzz-build test-sanitize sanitize-run
 
 help: ## list the targets
 	@echo "usage: make TARGET [PYTHON=python3] [VENV=.venv] [PYKVM_CACHE=dir] [PREFIX=/usr/local]"
@@ -157,12 +160,13 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/reencode_images.py)
 
 ifeq ($(UNAME),Linux)
-test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform
+test: build fixtures fuzz-deps ## run every test (the CI command): the shim, test-native, test-pythons, test-sanitize; on FreeBSD/illumos: test-platform
 	@status=0; \
 	echo "== shim (pykvm/ built in place)"; \
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS) || status=1; \
 	$(MAKE) --no-print-directory native-run || status=1; \
 	$(MAKE) --no-print-directory pythons-run || status=1; \
+	$(MAKE) --no-print-directory sanitize-run || status=1; \
 	exit $$status
 else
 test: test-platform
@@ -218,6 +222,73 @@ pythons-run:
 test-platform: build ## on FreeBSD/illumos (the VM CI): build against the platform libkvm, run the tests that need no Linux fixtures
 	@test -n "$(HOST_PLATFORM)" || { echo "test-platform is for FreeBSD and illumos; on Linux use make test"; exit 1; }
 	PYKVM_EXPECT_PLATFORM=$(HOST_PLATFORM) $(PY) -m pytest -q -ra $(PYTEST_ARGS) tests/test_native_and_lib.py tests/platform
+
+# ---- sanitizers and fuzzing (clang: ASan + UBSan, libFuzzer) ----
+# fuzz/harness.c holds one libFuzzer target per parser; each is built with
+# the shim's sources under ASan and UBSan (any report aborts).  make fuzz
+# runs each for FUZZ_SECONDS on its seeds and regression inputs, keeping
+# what it finds new in build/fuzz/corpus/TARGET; test-sanitize runs the C
+# tests and every target once over its seeds and regressions.
+FUZZ_TARGETS := elf kdump images namelist kallsyms pgtable btf
+FUZZ_SECONDS ?= 30
+FUZZ_ARGS ?=
+FUZZ_DIR := build/fuzz
+FUZZ_CC ?= clang
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -g $(SAN_FLAGS)
+FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS))
+FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+# Leaks are findings; a dump larger than this is not a fuzz input.
+FUZZ_RUN_ARGS := -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=20
+SAN_ENV := ASAN_OPTIONS=$(or $(ASAN_OPTIONS),detect_leaks=1) UBSAN_OPTIONS=$(or $(UBSAN_OPTIONS),print_stacktrace=1:halt_on_error=1)
+
+.PHONY: fuzz-deps
+fuzz-deps:
+	$(call apt_install,$(APT_FUZZ))
+
+$(FUZZ_DIR)/obj/%.o: csrc/%.c $(LIB_CODECS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $$(tr ' ' '\n' < $(LIB_CODECS) | grep '^-D') -MMD -MP -c $< -o $@
+
+-include $(FUZZ_OBJS:.o=.d)
+.SECONDARY: $(FUZZ_OBJS)
+
+$(FUZZ_DIR)/fuzz_%: fuzz/harness.c $(FUZZ_OBJS) $(LIB_CODECS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_$$(echo $* | tr a-z A-Z) -Icsrc \
+		fuzz/harness.c $(FUZZ_OBJS) -o $@ $$(tr ' ' '\n' < $(LIB_CODECS) | grep '^-l') -lpthread
+
+fuzz-build: fuzz-deps $(FUZZ_BINS) ## build the libFuzzer targets (build/fuzz/fuzz_TARGET, ASan + UBSan)
+
+fuzz: fuzz-build ## fuzz every parser for FUZZ_SECONDS each (default 30; FUZZ_ARGS= for more libFuzzer flags); see fuzz/README.md
+	@status=0; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/findings/$$t; \
+		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		$(SAN_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_ARGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_DIR)/findings/$$t/ $(FUZZ_ARGS) \
+			$(FUZZ_DIR)/corpus/$$t fuzz/seeds/$$t $$(test -d fuzz/regressions/$$t && echo fuzz/regressions/$$t) \
+			> $(FUZZ_DIR)/fuzz_$$t.log 2>&1 || { status=1; tail -n 40 $(FUZZ_DIR)/fuzz_$$t.log; }; \
+		grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)|^#[0-9]+.*DONE' $(FUZZ_DIR)/fuzz_$$t.log | tr '\n' ' '; echo; \
+	done; exit $$status
+
+# The C tests built with the same sanitizers (tests/test_c_api.py and the
+# split-dump program read PYKVM_TEST_CC / PYKVM_TEST_CFLAGS), then every
+# fuzz target once over each of its seeds and regression inputs.
+SANITIZE_TESTS ?= tests/test_c_api.py tests/test_split_dumps.py
+test-sanitize: build fixtures fuzz-build ## the C tests and every fuzz target's seeds and regressions under ASan + UBSan
+	@$(MAKE) --no-print-directory sanitize-run
+
+sanitize-run: fuzz-build
+	@status=0; \
+	echo "== sanitizers (ASan + UBSan): C tests"; \
+	$(SAN_ENV) PYKVM_TEST_CC=$(FUZZ_CC) PYKVM_TEST_CFLAGS="$(SAN_FLAGS)" \
+		$(PY) -m pytest -q -ra -p no:cacheprovider $(SANITIZE_TESTS) -k "c_api or split_parts or c_program" || status=1; \
+	for t in $(FUZZ_TARGETS); do \
+		inputs="$$(ls -d fuzz/seeds/$$t/* fuzz/regressions/$$t/* 2>/dev/null)"; \
+		n=$$(echo $$inputs | wc -w); \
+		if $(SAN_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_ARGS) $$inputs > $(FUZZ_DIR)/replay_$$t.log 2>&1; then \
+			echo "fuzz_$$t: $$n inputs, no findings"; \
+		else status=1; echo "fuzz_$$t: FAILED on its seeds/regressions"; tail -n 40 $(FUZZ_DIR)/replay_$$t.log; fi; \
+	done; exit $$status
 
 lib: $(LIB_SO) $(LIB_A) ## build build/lib/libkvm.so.1 and libkvm.a from csrc/ (only the public kvm_* symbols exported)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import pytest
 
 from conftest import ROOT, globals_of
 
-CFLAGS = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra", "-Werror", "-O1", "-g"]
+# make test-sanitize builds these programs with clang under ASan + UBSan.
+CC = os.environ.get("PYKVM_TEST_CC", "cc")
+CFLAGS = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra", "-Werror", "-O1", "-g",
+          *os.environ.get("PYKVM_TEST_CFLAGS", "").split()]
 
 
 def shim_sources() -> list[str]:
@@ -28,7 +32,7 @@ def c_shim_program(tmp_path_factory):
     """Build a C test program with the shim's sources, as a C user would."""
     def build(src: Path, extra: list[str] | None = None) -> str:
         out = tmp_path_factory.mktemp("c") / src.stem
-        cmd = ["cc", *CFLAGS, f"-I{ROOT / 'csrc'}", str(src), *shim_sources(), "-o", str(out),
+        cmd = [CC, *CFLAGS, f"-I{ROOT / 'csrc'}", str(src), *shim_sources(), "-o", str(out),
                *codec_libs(), "-lpthread", *(extra or [])]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         return str(out)

@@ -189,9 +189,9 @@ def test_cli_takes_every_part(dumps, split):
 def test_c_api_opens_the_parts(dumps, split, tmp_path):
     """kvm_open_opts with parts/nparts (tests/c/split_parts.c), built against csrc/."""
     from conftest import ROOT
-    from test_c_api import CFLAGS, codec_libs, shim_sources
+    from test_c_api import CC, CFLAGS, codec_libs, shim_sources
     prog = tmp_path / "split_parts"
-    subprocess.run(["cc", *CFLAGS, f"-I{ROOT / 'csrc'}", str(ROOT / "tests/c/split_parts.c"),
+    subprocess.run([CC, *CFLAGS, f"-I{ROOT / 'csrc'}", str(ROOT / "tests/c/split_parts.c"),
                     *shim_sources(), "-o", str(prog), *codec_libs(), "-lpthread"],
                    check=True, capture_output=True, text=True)
     d = dumps["kaslr-256M"]
