@@ -15,7 +15,7 @@ export PYKVM_CACHE := $(CACHE)
 
 # System packages: build (gcc, codec headers), fixtures (gdb, qemu, ...).
 APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev libbpf-dev
-APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
+APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools bpftool dwarves \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3
@@ -154,6 +154,7 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/make_panic.py)
 	$(call fixture,fixtures/kernel/make_images.py)
 	$(call fixture,fixtures/kernel/reencode_images.py)
+	$(call fixture,fixtures/kernel/vmlinux_btf.py)
 
 ifeq ($(UNAME),Linux)
 test: build fixtures ## run every test (the CI command): the shim, then test-native; on FreeBSD/illumos: test-platform

@@ -119,6 +119,14 @@ class Type:
                 self._size = self.table.word
         return self._size
 
+    @property
+    def module(self) -> Optional[str]:
+        """The module whose BTF defines this type; None for vmlinux's own
+        (and for types made here, such as pointers to a type)."""
+        if self.id is None or self.id == 0:
+            return None
+        return self.table.module_of(self.id)
+
     def resolve(self) -> "Type":
         """This type without typedefs and qualifiers (const, volatile, ...)."""
         r = self._resolved
@@ -352,6 +360,13 @@ class TypeTable:
                      int_offset=ct.bit_offset)
         self._types[id] = t
         return t
+
+    def module_of(self, id: int) -> Optional[str]:
+        with self._lock:
+            name = lib.pykvm_btf_module(self._kd(), id)
+            if name == ffi.NULL:
+                raise self._fail()
+            return ffi.string(name).decode("utf-8", "replace") or None
 
     def members_of(self, t: Type) -> List[Member]:
         out: List[Member] = []
