@@ -178,6 +178,9 @@ def main(argv: List[str]) -> int:
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each case, wait up to SECONDS for other CPU users to go quiet")
     args = ap.parse_args(argv)
+    if args.only == "kernel_types":  # kernel types: its own script (bench/kernel_types.py)
+        import kernel_types
+        return kernel_types.main([])
     chosen = [c for c in args.only.split(",") if c] or list(cases.CASES)
     unknown = [c for c in chosen if c not in cases.CASES]
     if unknown:

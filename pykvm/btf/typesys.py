@@ -69,7 +69,7 @@ class Type:
 
     __slots__ = ("table", "id", "kind", "name", "_size", "_target_id", "_target", "vlen",
                  "kflag", "nelems", "encoding", "bits", "int_offset", "_members", "_index",
-                 "_enumerators", "_resolved", "_ptr", "__weakref__")
+                 "_enumerators", "_resolved", "_ptr", "_reader", "__weakref__")
 
     def __init__(self, table: "TypeTable", id: Optional[int], kind: str, name: Optional[str],
                  size: Optional[int], target: Optional["Type"] = None, target_id: int = 0,
@@ -93,6 +93,7 @@ class Type:
         self._enumerators: Optional[List[Tuple[str, int]]] = None
         self._resolved: Optional[Type] = None
         self._ptr: Optional[Type] = None
+        self._reader: Optional[str] = None  # Object.__int__'s read method, once known
 
     # ---- what it refers to ----
 
