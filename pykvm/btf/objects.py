@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import struct
 from typing import Any, List, Optional
 
@@ -46,6 +47,13 @@ class Object:
             else:
                 obj = obj._member(part)
         return obj
+
+    def member_reader(self, path: str):
+        """A function of no arguments reading the integer member path of
+        this object (looked up once; each call is one read in C)."""
+        off, size, signed, bo, bs = self._kvm._member_int_layout(self.type, path)
+        args = (off, size, signed, bo, bs) if bs else (off, size, signed)  # fewer to parse
+        return functools.partial(self._kvm.read_member, self.address, *args)
 
     def _member(self, name: str) -> "Object":
         t = self.type
