@@ -64,7 +64,8 @@ PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_co
 PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 # Tests of set-up and packaging, not of a backend: run once, against the shim.
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
-	tests/test_cli_table.py tests/test_btf_core.py $(wildcard tests/test_linux_*.py)
+	tests/test_cli_table.py tests/test_btf_core.py tests/test_btf_layouts.py tests/test_btf_guest.py \
+	tests/test_cli_types.py tests/test_c_types.py $(wildcard tests/test_linux_*.py)
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
