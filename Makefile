@@ -17,7 +17,7 @@ export PYKVM_CACHE := $(CACHE)
 # the sanitizer and fuzzing builds (clang, its ASan/UBSan/libFuzzer runtimes).
 APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev libbpf-dev
 APT_FUZZ = clang libclang-rt-14-dev
-APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
+APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools bpftool dwarves \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
 PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3
@@ -67,7 +67,8 @@ PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 # Run once, against the shim: set-up and packaging, the shim's own parsers on hostile input, and the
 # layers above libkvm (types, kernel tools, CLI table), which call the same entry points in every build.
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
-	tests/test_cli_table.py tests/test_btf_core.py tests/test_hostile_dumps.py $(wildcard tests/test_linux_*.py)
+	tests/test_cli_table.py tests/test_btf_core.py tests/test_btf_layouts.py tests/test_btf_guest.py \
+	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py $(wildcard tests/test_linux_*.py)
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
@@ -158,6 +159,7 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/make_panic.py)
 	$(call fixture,fixtures/kernel/make_images.py)
 	$(call fixture,fixtures/kernel/reencode_images.py)
+	$(call fixture,fixtures/kernel/vmlinux_btf.py)
 
 ifeq ($(UNAME),Linux)
 test: build fixtures fuzz-deps ## run every test (the CI command): the shim, test-native, test-pythons, test-sanitize; on FreeBSD/illumos: test-platform

@@ -217,6 +217,9 @@ def main(argv: List[str]) -> int:
                     help="what times a single-threaded pass: this thread's CPU time (default) "
                          "or the wall clock")
     args = ap.parse_args(argv)
+    if args.only == "kernel_types":  # kernel types: its own script (bench/kernel_types.py)
+        import kernel_types
+        return kernel_types.main([])
     cases.set_clock(args.clock)
     chosen = [c for c in args.only.split(",") if c] or list(cases.CASES)
     unknown = [c for c in chosen if c not in cases.CASES]

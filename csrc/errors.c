@@ -125,6 +125,7 @@ void kvm_handle_free(kvm_t *kd)
 	kvm_file_close(&kd->core);
 	kvm_symtab_free(&kd->syms);
 	kvm_btf_free(kd);
+	free(kd->btf_path);
 	free(kd->vsegs.v);
 	free(kd->psegs.v);
 	free(kd->vmcoreinfo);

@@ -189,6 +189,11 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 		}
 		if (OPT_HAS(o, map_budget) && o->map_budget != 0)
 			kd->map_budget = o->map_budget;
+		if (OPT_HAS(o, btf) && o->btf != NULL &&
+		    (kd->btf_path = strdup(o->btf)) == NULL) {
+			kvm_err(kd, ENOMEM, "out of memory");
+			goto fail;
+		}
 		if (OPT_HAS(o, nparts) && o->nparts != 0) {
 			if (!OPT_HAS(o, parts) || o->parts == NULL || corefile != NULL) {
 				kvm_err(kd, EINVAL,

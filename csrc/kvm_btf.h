@@ -43,5 +43,7 @@ int kvm_btf_count(kvm_t *kd, unsigned *n);
 int kvm_btf_find(kvm_t *kd, const char *name, int kind);
 int kvm_btf_type(kvm_t *kd, unsigned id, struct kvm_btf_type *out);
 int kvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct kvm_btf_member *out);
+/* The module a type id belongs to: "" for vmlinux, NULL on error. */
+const char *kvm_btf_module(kvm_t *kd, unsigned id);
 
 #endif /* PYKVM_KVM_BTF_H */

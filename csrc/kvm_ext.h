@@ -45,6 +45,10 @@ struct kvm_open_opts {
 			     * one dump; a page outside every part cannot occur */
 	size_t map_budget;  /* bytes of the mapped core kept resident; 0 = default
 			     * (KVM_DEFAULT_MAP_BUDGET), SIZE_MAX = no bound */
+	const char *btf;    /* kernel types from this file (raw BTF such as a
+			     * copy of /sys/kernel/btf/vmlinux, or an ELF with
+			     * a .BTF section) instead of the kernel's memory;
+			     * NULL = the image's own BTF */
 };
 
 /*
@@ -109,6 +113,18 @@ size_t kvm_kdump_cache_used(kvm_t *kd);
 int64_t kvm_page_offset(kvm_t *kd, uint64_t addr, int physical);
 /* The whole-file mapping of the core (read-only use), or NULL; *size its length. */
 const void *kvm_mapping(kvm_t *kd, uint64_t *size);
+
+/*
+ * Kernel types, from the BTF the kernel carries (or the open option btf=),
+ * loaded on the first call.  type is a C type name: "struct task_struct",
+ * "union thread_union", "enum pid_type", "u64", "unsigned long",
+ * "struct list_head *".  member_path names a member, nested members and
+ * array elements: "se.vruntime", "pids[1].node", "comm[3]"; members of
+ * anonymous structs and unions are found by their own names.  -1 with the
+ * reason in kvm_geterr() (ENOENT: no such type or member; ENOTSUP: no BTF).
+ */
+ssize_t kvm_type_size(kvm_t *kd, const char *type);
+ssize_t kvm_member_offset(kvm_t *kd, const char *type, const char *member_path);
 
 #ifdef __cplusplus
 }

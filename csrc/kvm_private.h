@@ -180,6 +180,7 @@ struct __kvm {
 	unsigned char *notes; /* every note area of the core, as read (PRSTATUS, QEMU CPUs) */
 	size_t notes_len;
 	struct kvm_btf *btf; /* kernel types (btf.c), loaded on first use */
+	char *btf_path;      /* the open option btf=: a BTF file or ELF with .BTF, or NULL */
 
 	/* Images with no metadata (physimage.h): how the kernel was found. */
 	char orient[240];       /* info's orientation=, or "" */

@@ -26,6 +26,7 @@ struct pykvm_open_opts {
 	const char *const *parts; /* a dump in parts (corefile NULL), or NULL */
 	size_t nparts;
 	size_t map_budget;   /* resident bound of the mapped core; 0 = default */
+	const char *btf;     /* kernel types from this BTF file / ELF, or NULL */
 };
 
 /* Open: errstr prints as kvm_open does; errbuf (2048 bytes) gets the
@@ -107,3 +108,5 @@ int pykvm_btf_count(kvm_t *kd, unsigned *n);
 int pykvm_btf_find(kvm_t *kd, const char *name, int kind);
 int pykvm_btf_type(kvm_t *kd, unsigned id, struct pykvm_btf_type *out);
 int pykvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct pykvm_btf_member *out);
+/* The module a type id is from: "" for vmlinux, NULL on error. */
+const char *pykvm_btf_module(kvm_t *kd, unsigned id);

@@ -71,6 +71,7 @@ kvm_t *pykvm_open(const char *namelist, const char *corefile,
 	ko.parts = o->parts;
 	ko.nparts = o->nparts;
 	ko.map_budget = o->map_budget;
+	ko.btf = o->btf;
 	return kvm_open_opts(namelist, corefile, swapfile, flag, errstr, errbuf, &ko);
 }
 
@@ -279,4 +280,9 @@ int pykvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct pykvm_btf_member
 	out->bit_size = m.bit_size;
 	out->value = m.value;
 	return 0;
+}
+
+const char *pykvm_btf_module(kvm_t *kd, unsigned id)
+{
+	return kvm_btf_module(kd, id);
 }

@@ -353,7 +353,8 @@ pykvm_handle_t *pykvm_open(const char *namelist, const char *corefile,
 	(void)errstr;
 	msg[0] = '\0';
 	if (o != NULL && (o->flags != 0 || o->cache_pages != 0 || o->format != NULL ||
-			  o->parts != NULL || o->nparts != 0 || o->map_budget != 0)) {
+			  o->parts != NULL || o->nparts != 0 || o->map_budget != 0 ||
+			  o->btf != NULL)) {
 		snprintf(msg, sizeof(msg), "open options are not available with the native libkvm of %s",
 			 PLATFORM);
 		e = ENOTSUP;
@@ -949,4 +950,11 @@ int pykvm_btf_member(pykvm_handle_t *h, unsigned id, unsigned i, struct pykvm_bt
 {
 	(void)id, (void)i, (void)out;
 	return (int)unsupported(h, "kernel types (BTF)");
+}
+
+const char *pykvm_btf_module(pykvm_handle_t *h, unsigned id)
+{
+	(void)id;
+	(void)unsupported(h, "kernel types (BTF)");
+	return NULL;
 }

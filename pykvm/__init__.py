@@ -80,7 +80,10 @@ def open(namelist=None, corefile=None, swapfile=None, flag: int = os.O_RDONLY,
     "elf-kernel" / "elf-process" also say what an ELF core is),
     map_budget=BYTES (how much of the mapped core file stays mapped, so in
     RSS; default 32 MiB, the least recently read 128 KiB windows unmapped
-    past it), pread=True (never map the core: every read a pread).
+    past it), pread=True (never map the core: every read a pread),
+    btf=PATH (kernel types from a raw BTF file such as a copy of
+    /sys/kernel/btf/vmlinux, or an ELF with a .BTF section, for kernels
+    without their own BTF).
     """
     return Kvm(namelist, corefile, swapfile, flag, errstr, print_errors, **options)
 

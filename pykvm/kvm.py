@@ -115,7 +115,7 @@ class Kvm(_Reader, TypesMixin):
                  print_errors: bool = False, *, foreign: bool = False,
                  excluded_zero: bool = False, cache_pages: int = 0,
                  format: Optional[str] = None, map_budget: Optional[int] = None,
-                 pread: bool = False):
+                 pread: bool = False, btf: Union[str, os.PathLike, None] = None):
         self._kd = ffi.NULL
         self.prefix = errstr
         self.print_errors = print_errors
@@ -130,7 +130,7 @@ class Kvm(_Reader, TypesMixin):
                 raise ValueError("corefile: an empty sequence of parts")
             self._require("options", "opening a dump in parts (corefile as a sequence)")
             corefile = None
-        if opts or cache_pages or format is not None or map_budget is not None:
+        if opts or cache_pages or format is not None or map_budget is not None or btf is not None:
             self._require("options", "open options")
         if cache_pages < 0:
             raise ValueError("cache_pages must be >= 0")
@@ -147,6 +147,9 @@ class Kvm(_Reader, TypesMixin):
         if format is not None:
             keep.append(ffi.new("char[]", os.fsencode(format)))
             c_opts.format = keep[-1]
+        if btf is not None:
+            keep.append(ffi.new("char[]", os.fsencode(btf)))
+            c_opts.btf = keep[-1]
         if parts is not None:
             keep += [ffi.new("char[]", p) for p in parts]
             keep.append(ffi.new("const char *[]", keep[-len(parts):]))

@@ -57,3 +57,17 @@ def test_per_cpu(kd):
     assert rq.type.name_str() == "struct rq"
     assert rq.cpu.value() == 0
     assert int(rq.curr) != 0
+
+
+def test_member_readers(kd):
+    task = kd.object("init_task")
+    first = next(kd.list_for_each_entry("struct task_struct", task.tasks, "tasks"))
+    pid = kd.member_reader("struct task_struct", "pid")
+    assert pid(first.address) == int(first.pid) == 1 and pid(task.address) == 0
+    assert task.member_reader("tasks.next")() == int(task.tasks.next)
+    # a bitfield: the same value the Object path decodes
+    t = kd.type("struct task_struct")
+    (name, bits) = next((m.name, m.bit_size) for m in t.members if m.bit_size)
+    assert first.member_reader(name)() == int(first.member(name))
+    with pytest.raises(TypeError):
+        task.member_reader("comm")

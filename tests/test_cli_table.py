@@ -69,6 +69,13 @@ BAD = [
     (["read", "--string", "--u64", "linux_banner"], ["not allowed"]),
     (["read"], ["required"]),
     (["nlist"], ["required"]),
+    (["type", "struct task_struct"], ["no kernel BTF", "btf=PATH"]),
+    (["type"], ["required"]),
+    (["print", "1abc"], ["must start with a symbol"]),
+    (["print", "init_task"], ["no kernel BTF", "btf=PATH"]),
+    (["print"], ["required"]),
+    (["sym", "0xzz"], ["not hexadecimal"]),
+    (["sym"], ["required"]),
     (["frobnicate"], ["invalid choice"]),
     (["info", "-M"], ["expected one argument"]),
 ]
@@ -77,7 +84,7 @@ BAD = [
 @pytest.mark.parametrize("args,words", BAD,
                          ids=[" ".join(x for x in a if x not in FILES) for a, _ in BAD])
 def test_bad_input_is_one_line_and_status_2(args, words):
-    res = run(*args, files=args[0] in ("read", "nlist", "info") and args != ["info", "-M"]
+    res = run(*args, files=args[0] in ("read", "nlist", "info", "type", "print", "sym") and args != ["info", "-M"]
               and "--" not in args)
     err = res.stderr.decode()
     assert res.returncode == 2, (res.returncode, err)

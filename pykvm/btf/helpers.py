@@ -86,6 +86,29 @@ class TypesMixin:
                 bits += b
         return bits, size, cur
 
+    def member_reader(self, type: Union[str, Type], path: str):
+        """A function addr -> the integer member path of the type at addr
+        (ints, enums, pointers, bitfields): the lookup done once, each call
+        one read in C.  For loops over many objects of one type."""
+        off, size, signed, bo, bs = self._member_int_layout(self.types.lookup(type), path)
+        rm = self.read_member  # type: ignore[attr-defined]
+        return lambda addr: rm(addr, off, size, signed, bo, bs)
+
+    def _member_int_layout(self, t: Type, path: str):
+        bits, bsize, mt = self._member_path(t, path)
+        r = mt.resolve()
+        if r.kind == "ptr":
+            size, signed = self.types.word, False
+        elif r.kind in ("int", "enum", "enum64") and r.size in (1, 2, 4, 8):
+            size = r.size
+            signed = r.is_signed if r.kind == "int" else bool(r.kflag)
+        else:
+            raise TypeError(f"{path} of {t.name_str()} is {mt.name_str()}, not an integer")
+        if bsize:
+            unit = bits // 8
+            return unit, (bits % 8 + bsize + 7) // 8, signed, bits % 8, bsize
+        return bits // 8, size, signed, 0, 0
+
     # ---- declarations and objects ----
 
     def declare(self, declaration: str, type: Union[str, Type, None] = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import struct
 from typing import Any, List, Optional
 
@@ -47,8 +48,21 @@ class Object:
                 obj = obj._member(part)
         return obj
 
+    def member_reader(self, path: str):
+        """A function of no arguments reading the integer member path of
+        this object (looked up once; each call is one read in C)."""
+        off, size, signed, bo, bs = self._kvm._member_int_layout(self.type, path)
+        args = (off, size, signed, bo, bs) if bs else (off, size, signed)  # fewer to parse
+        return functools.partial(self._kvm.read_member, self.address, *args)
+
     def _member(self, name: str) -> "Object":
-        t = self.type.resolve()
+        t = self.type
+        idx = t._index  # the resolved struct's own index, the common case
+        if idx is not None and t._resolved is t:
+            hit = idx.get(name)
+            if hit is not None and not hit[1]:
+                return Object(self._kvm, self.address + hit[0] // 8, hit[2])
+        t = t.resolve()
         addr = self.address
         if t.kind == "ptr":
             tt = t.target.resolve()  # type: ignore[union-attr]
@@ -119,6 +133,13 @@ class Object:
         return self._kvm.read(self.address, size)
 
     def __int__(self) -> int:
+        if self._bits is None:
+            # Plain integers and pointers: one read call, its name cached on the type.
+            rd = self.type._reader
+            if rd is None:
+                rd = self.type._reader = _reader_name(self.type.resolve())
+            if rd:
+                return getattr(self._kvm, rd)(self.address)
         t = self.type.resolve()
         k = t.kind
         kvm = self._kvm
@@ -263,6 +284,16 @@ class Object:
         except Exception as e:  # unreadable memory still shows where it is
             shown = f"<{type(e).__name__}: {e}>"
         return f"Object({self.type.name_str()!r}, 0x{self.address:x}, {shown})"
+
+
+def _reader_name(t: Type) -> str:
+    """The Kvm read method for a resolved int/enum/pointer type ("" if none fits)."""
+    if t.kind == "ptr":
+        return "read_pointer"
+    if t.kind in ("int", "enum", "enum64") and t.size in (1, 2, 4, 8):
+        signed = t.is_signed if t.kind == "int" else bool(t.kflag)
+        return f"read_{'s' if signed else 'u'}{t.size * 8}"
+    return ""
 
 
 def _split_path(path: str) -> List:

@@ -69,7 +69,7 @@ class Type:
 
     __slots__ = ("table", "id", "kind", "name", "_size", "_target_id", "_target", "vlen",
                  "kflag", "nelems", "encoding", "bits", "int_offset", "_members", "_index",
-                 "_enumerators", "_resolved", "_ptr", "__weakref__")
+                 "_enumerators", "_resolved", "_ptr", "_reader", "__weakref__")
 
     def __init__(self, table: "TypeTable", id: Optional[int], kind: str, name: Optional[str],
                  size: Optional[int], target: Optional["Type"] = None, target_id: int = 0,
@@ -93,6 +93,7 @@ class Type:
         self._enumerators: Optional[List[Tuple[str, int]]] = None
         self._resolved: Optional[Type] = None
         self._ptr: Optional[Type] = None
+        self._reader: Optional[str] = None  # Object.__int__'s read method, once known
 
     # ---- what it refers to ----
 
@@ -118,6 +119,14 @@ class Type:
             elif k == "ptr":
                 self._size = self.table.word
         return self._size
+
+    @property
+    def module(self) -> Optional[str]:
+        """The module whose BTF defines this type; None for vmlinux's own
+        (and for types made here, such as pointers to a type)."""
+        if self.id is None or self.id == 0:
+            return None
+        return self.table.module_of(self.id)
 
     def resolve(self) -> "Type":
         """This type without typedefs and qualifiers (const, volatile, ...)."""
@@ -352,6 +361,13 @@ class TypeTable:
                      int_offset=ct.bit_offset)
         self._types[id] = t
         return t
+
+    def module_of(self, id: int) -> Optional[str]:
+        with self._lock:
+            name = lib.pykvm_btf_module(self._kd(), id)
+            if name == ffi.NULL:
+                raise self._fail()
+            return ffi.string(name).decode("utf-8", "replace") or None
 
     def members_of(self, t: Type) -> List[Member]:
         out: List[Member] = []

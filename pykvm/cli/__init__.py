@@ -17,7 +17,7 @@ from typing import List, Optional
 from ..errors import KvmError
 from .common import CliError, Parser, add_files
 
-COMMANDS = ["info", "nlist", "read", "convert", "dmesg", "sysinfo", "ps", "lsmod", "bt"]
+COMMANDS = ["info", "nlist", "read", "convert", "dmesg", "sysinfo", "ps", "lsmod", "bt", "typeinfo", "printval", "sym"]  # typeinfo: `type`, printval: `print` (module names that shadow no builtin)
 
 
 def build_parser() -> Parser:

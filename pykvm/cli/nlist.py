@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
+
 from .common import add_files, open_kvm, print_json
+
+GLOB = "*?["
 
 TYPE_NAMES = {0x0: "U", 0x2: "A", 0x4: "T", 0x6: "D", 0x8: "B"}
 
@@ -11,7 +15,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("nlist", help="print symbol values, like nm for the given names",
                        description="Print each symbol's value, nm type letter and name; a "
                                    "missing name prints as U and makes the exit status 1.  "
-                                   "The value is what `pykvm read` takes as an address.")
+                                   "The value is what `pykvm read` takes as an address.  A NAME "
+                                   "with * ? or [...] is a glob: every matching symbol, "
+                                   "sorted by value (none matching: exit status 1).")
     p.add_argument("names", nargs="+", metavar="NAME")
     add_files(p)
     p.set_defaults(func=run)
@@ -21,7 +27,19 @@ def run(args) -> int:
     status = 0
     rows = []
     with open_kvm(args) as kd:
-        for name, found in zip(args.names, kd.nlist(args.names)):
+        names = []
+        for name in args.names:
+            if not any(c in name for c in GLOB):
+                names.append(name)
+                continue
+            hits = sorted({(s.value, s.name) for s in kd.all_symbols()
+                           if fnmatch.fnmatchcase(s.name, name)})
+            if not hits:
+                rows.append({"name": name, "found": False, "value": None, "type": None,
+                             "letter": "U"})
+                status = 1
+            names += [n for _, n in hits]
+        for name, found in zip(names, kd.nlist(names) if names else []):
             if found is None:
                 rows.append({"name": name, "found": False, "value": None, "type": None,
                              "letter": "U"})
