@@ -60,26 +60,49 @@ class Symbolizer:
 
     def __init__(self, kd):
         self.kd = kd
-        syms = sorted({(s.value, s.name, s.module) for s in kd.all_symbols()
-                       if s.letter in "tTwW" and s.value >= (1 << 63)})
-        self.addrs = [a for a, _, _ in syms]
-        self.syms = syms
+        self.count = kd._symbol_count()
+        self._cache: Dict[int, object] = {}
+
+    def _at(self, i: int):
+        s = self._cache.get(i)
+        if s is None:
+            s = self._cache[i] = self.kd._symbol_at(i)
+        return s
+
+    def _text(self, s) -> bool:
+        return s.letter in "tTwW" and s.value >= (1 << 63)
 
     def lookup(self, addr: int) -> NamedFrame:
         m = module_symbolize(self.kd, addr)
         if m is not None:
             return NamedFrame(addr, m.name, m.offset, m.size, m.module)
-        i = bisect.bisect_right(self.addrs, addr) - 1
+        none = NamedFrame(addr, None, None, None, None)
+        # the symbols are in address order: bisect for the last one at or below addr
+        lo, hi = 0, self.count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._at(mid).value <= addr:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo - 1
+        while i >= 0 and not self._text(self._at(i)):
+            i -= 1
         if i < 0:
-            return NamedFrame(addr, None, None, None, None)
-        start, name, module = self.syms[i]
-        j = bisect.bisect_right(self.addrs, start)
-        if j >= len(self.addrs):
-            return NamedFrame(addr, None, None, None, None)
-        size = self.addrs[j] - start
-        if addr - start >= 1 << 20:
-            return NamedFrame(addr, None, None, None, None)
-        return NamedFrame(addr, name, addr - start, size, module)
+            return none
+        start = self._at(i).value
+        while i > 0 and self._at(i - 1).value == start:  # aliases: the first one names it
+            i -= 1
+        first = i
+        j = first + 1
+        while j < self.count and (self._at(j).value == start or not self._text(self._at(j))):
+            j += 1
+        if j >= self.count or addr - start >= 1 << 20:
+            return none
+        name = next(self._at(k) for k in range(first, j) if self._text(self._at(k))
+                    and self._at(k).value == start)
+        return NamedFrame(addr, name.name, addr - start, self._at(j).value - start,
+                          name.module)
 
 
 def symbolizer(kd) -> Symbolizer:
