@@ -381,6 +381,7 @@ bench: build fixtures ## benchmarks: pykvm vs drgn, libkdumpfile and the floors;
 		echo "python3-libkdumpfile could not be installed: libkdumpfile shows as n/a"
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_BENCH)
 	$(PY) bench/run.py $(or $(BENCH_ARGS),--wait-idle 15)
+	$(PY) bench/linux_tools.py --write
 
 .PHONY: bench-images
 bench-images: build fixtures ## memory images (LiME, AVML, raw): pykvm vs Volatility 3 and drgn; writes bench/IMAGES.md

@@ -413,6 +413,27 @@ class Kvm(_Reader, TypesMixin):
             raise IndexError(f"no symbol table entry {i}")
         return out.symbol(name)
 
+    def _symbol_count(self) -> int:
+        """How many symbols all_symbols() gives (index them with _symbol_at)."""
+        kd = self._handle()
+        self._require("symbols", "symbol iteration")
+        return lib.pykvm_symcount(kd)
+
+    def _symbol_at(self, i: int) -> Symbol:
+        """The i-th symbol in address order (a lookup by address bisects over these
+        instead of loading every symbol)."""
+        kd = self._handle()
+        name = ffi.new("const char **")
+        value = ffi.new("uint64_t *")
+        typ = ffi.new("unsigned char *")
+        letter = ffi.new("char *")
+        module = ffi.new("const char **")
+        if lib.pykvm_symbol(kd, i, name, value, typ, letter, module) != 0:
+            raise IndexError(f"no symbol {i}")
+        return Symbol(ffi.string(name[0]).decode("utf-8", "replace"), value[0], typ[0],
+                      letter[0].decode("latin-1"),
+                      ffi.string(module[0]).decode() if module[0] != ffi.NULL else None)
+
     @property
     def namelist(self) -> Optional[str]:
         return self._fact("namelist")  # type: ignore[return-value]

@@ -13,7 +13,9 @@ import pytest
 
 from conftest import CACHE, run_fixture_script
 
-PANIC_VARIANTS = ["kdump", "qemu-panic"]
+PANIC_VARIANTS = ["kdump", "qemu-panic", "softdog"]
+# softdog panics in a module's timer callback (the others from sysrq-trigger, in init)
+SOFTDOG_PANIC = "Kernel panic - not syncing: Software Watchdog Timer expired"
 
 
 class PanicDump:
@@ -53,6 +55,8 @@ class PanicDump:
             body = re.sub(r"^\[\s*\d+\.\d+\]\s?", "", line).strip()
             if body.startswith(("Kernel Offset:", "---[ end", "Linux version ")):
                 break
+            # an interrupted kernel context's pc is its "RIP: 0010:" line
+            body = re.sub(r"^RIP: 0010:", "", body)
             m = re.fullmatch(r"(\? )?([\w.]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[(\w+)\])?", body)
             if m and not m.group(1):
                 frames.append((m.group(2), int(m.group(3), 16), int(m.group(4), 16),
@@ -79,11 +83,33 @@ def panic() -> dict:
     return {v: PanicDump((base / v).resolve()) for v in PANIC_VARIANTS}
 
 
+QEMU_FILES = ["vmcore.elf", "vmcore.kdump-zlib", "vmcore.mdf-lzo"]
+
+
 def panic_cases():
-    """(variant, file) for every dump of every panic variant, known without building them."""
-    files = {"kdump": ["vmcore.elf", "vmcore.mdf-lzo"],
-             "qemu-panic": ["vmcore.elf", "vmcore.kdump-zlib", "vmcore.mdf-lzo"]}
-    return [(v, f) for v in PANIC_VARIANTS for f in files[v]]
+    """(variant, file) for every dump of the sysrq-triggered panics, known without
+    building them."""
+    files = {"kdump": ["vmcore.elf", "vmcore.mdf-lzo"], "qemu-panic": QEMU_FILES}
+    return [(v, f) for v in ("kdump", "qemu-panic") for f in files[v]]
+
+
+def module_panic_cases():
+    """(variant, file) for every dump of the panic in module code (softdog)."""
+    return [("softdog", f) for f in QEMU_FILES]
+
+
+def check_panic_frames(frames, console):
+    """Our frames from `panic` down are the console's (non-'?' ones, see
+    console_panic_trace): the same functions in order and, below panic() (whose own
+    offset differs: the console printed from inside it), the same return addresses to
+    the byte, as function+offset/size [module]."""
+    names = [f.function for f in frames]
+    assert "panic" in names, names
+    ours = frames[names.index("panic"):]
+    assert [f.function for f in ours] == [c[0] for c in console]
+    for f, (name, off, size, module) in zip(ours[1:], console[1:]):
+        assert (f.function, f.offset, f.size, f.module) == (name, off, size, module)
+    assert ours[0].size == console[0][2]
 
 
 def guest_tasks(d: PanicDump) -> dict:
@@ -99,10 +125,11 @@ def guest_tasks(d: PanicDump) -> dict:
     return out
 
 
-def guest_modules(d: PanicDump) -> list:
-    """(name, size, refcount, used_by, state, address) from the guest's /proc/modules."""
+def guest_modules(d: PanicDump, fname: str = "modules.txt") -> list:
+    """(name, size, refcount, used_by, state, address) from the guest's /proc/modules
+    (softdog: modules-armed.txt is /proc/modules once /dev/watchdog was open)."""
     out = []
-    for line in d.text("modules.txt").splitlines():
+    for line in d.text(fname).splitlines():
         name, size, ref, used, state, addr = line.split()
         users = [u for u in used.split(",") if u and u != "-"]
         out.append((name, int(size), None if ref == "-" else int(ref), users, state,

@@ -13,18 +13,7 @@ import pykvm
 from pykvm.linux.stack import panic_backtrace
 from conftest import ROOT
 from native_support import assert_unsupported
-from panic_fixtures import panic, panic_cases  # noqa: F401
-
-
-def check_panic_frames(frames, console):
-    names = [f.function for f in frames]
-    assert "panic" in names, names
-    ours = frames[names.index("panic"):]
-    assert [f.function for f in ours] == [c[0] for c in console]
-    # below panic() every return address is the console's, to the byte
-    for f, (name, off, size, module) in zip(ours[1:], console[1:]):
-        assert (f.function, f.offset, f.size, f.module) == (name, off, size, module)
-    assert ours[0].size == console[0][2]
+from panic_fixtures import check_panic_frames, panic, panic_cases  # noqa: F401
 
 
 @pytest.mark.parametrize("namelist", [False, True], ids=["no-namelist", "kallsyms"])

@@ -18,6 +18,7 @@ from conftest import ROOT
 from panic_fixtures import panic  # noqa: F401
 
 POISON = 0xDEAD000000000100  # LIST_POISON1: never mapped
+MASK64 = (1 << 64) - 1
 
 
 @pytest.fixture()
@@ -66,3 +67,34 @@ def test_module_list_broken(damaged):
     r = subprocess.run([sys.executable, "-m", "pykvm", "lsmod", "-M", damaged],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 1 and mods[0].name in r.stdout
+
+
+def test_printk_record_and_ring_damaged(damaged):
+    """A record whose text positions are garbage is one marked record among the rest; a
+    ring whose tail claims more ids than it holds is walked once around, not forever."""
+    from pykvm.linux.printk import _Layout, dmesg
+    with pykvm.open(None, damaged) as kd:
+        good = dmesg(kd)
+    with pykvm.open(None, damaged, flag=os.O_RDWR) as kd:
+        L = _Layout(kd)
+        ring = kd.read_pointer(L.prb_ptr) + L.rb_desc
+        count = 1 << kd.read_u32(ring + L.dr_count_bits)
+        descs = kd.read_pointer(ring + L.dr_descs)
+        head = kd.read_u64(ring + L.dr_head + L.counter)
+        # the newest record's data block: "next" three rings past its begin
+        d = descs + (head & (count - 1)) * L.desc_size + L.desc_lpos
+        begin = kd.read_u64(d + L.lpos_begin)
+        size = 1 << kd.read_u32(kd.read_pointer(L.prb_ptr) + L.rb_text + L.data_size_bits)
+        kd.write(d + L.lpos_next, ((begin + 3 * size) & MASK64).to_bytes(8, "little"))
+        kd.write(ring + L.dr_tail + L.counter, ((head - 50 * count) & MASK64).to_bytes(8, "little"))
+    with pykvm.open(None, damaged) as kd:
+        got = dmesg(kd)
+    bad = [r for r in got if r.error]
+    assert len(bad) == 1 and "inconsistent" in bad[0].error and bad[0].seq == good[-1].seq
+    assert [r.text for r in got if not r.error] == [r.text for r in good[:-1]]
+    r = subprocess.run([sys.executable, "-m", "pykvm", "dmesg", "-M", damaged],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and "<record unreadable: text block positions" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "pykvm", "dmesg", "--json", "-M", damaged],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and '"error"' in r.stdout

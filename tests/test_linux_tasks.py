@@ -16,7 +16,8 @@ from pykvm.linux.sysinfo import sysinfo
 from pykvm.linux.tasks import pid_on_cpu_function, tasks
 from conftest import ROOT
 from native_support import assert_unsupported
-from panic_fixtures import (guest_modules, guest_tasks, panic, panic_cases,  # noqa: F401
+from panic_fixtures import (guest_modules, guest_tasks, module_panic_cases, panic,  # noqa: F401
+                            panic_cases,
                             sysrq_t_tasks, sysrq_t_traces)
 
 # The guest's own capture commands (busybox sh -c, cat, ps) exit before the panic.
@@ -69,7 +70,7 @@ def test_lsmod_is_proc_modules(panic, variant, fname, namelist):
     assert len(want) >= 8
 
 
-@pytest.mark.parametrize("variant,fname", panic_cases())
+@pytest.mark.parametrize("variant,fname", panic_cases() + module_panic_cases())
 def test_bt_pid_matches_sysrq_t(panic, variant, fname):
     """Every task sysrq-t listed: one that has not run since sysrq-t printed it (its state
     was not R then, and the scheduler last switched it in before that line) sits exactly
@@ -199,9 +200,9 @@ def test_cli(panic, variant, fname):
 @pytest.mark.parametrize("variant,fname", [("kdump", "vmcore.elf"), ("qemu-panic", "vmcore.mdf-lzo")])
 def test_module_symbols_are_the_guests_kallsyms(panic, variant, fname):
     """Module code is named from the modules' own symbol tables (struct module), as the
-    guest's /proc/kallsyms lists them."""
+    guest's /proc/kallsyms lists them: in backtraces and by kd.symbolize."""
     from pykvm.linux.modules import module_symbols
-    from pykvm.linux.stack import symbolizer, _module_symbols_into
+    from pykvm.linux.stack import symbolizer
     d = panic[variant]
     guest = set()
     for line in d.text("kallsyms-modules.txt").splitlines():
@@ -215,7 +216,6 @@ def test_module_symbols_are_the_guests_kallsyms(panic, variant, fname):
         assert {g for g in guest if g[1] in "tT"} <= ours
         assert len(ours & guest) >= len(guest) * 0.9
         sym = symbolizer(kd)
-        _module_symbols_into(kd, sym)
         aliases: dict = {}
         for addr, letter, name, mod in guest:
             if letter in "tT":
@@ -224,3 +224,5 @@ def test_module_symbols_are_the_guests_kallsyms(panic, variant, fname):
             f = sym.lookup(addr + 1)
             assert f.offset == 1 and f.function in names, (hex(addr), names, f)
             assert f.module in {g[3] for g in guest if g[0] == addr}
+            s = kd.symbolize(addr + 1)
+            assert (s.name, s.offset, s.size, s.module) == (f.function, 1, f.size, f.module)

@@ -270,6 +270,12 @@ class TypesMixin:
     def symbolize(self, addr: int) -> Optional[Symbolized]:
         """The symbol at or before addr: (name, offset, size, module); None
         when no symbol is at or below addr."""
+        # Module code first, from the modules' own symbol tables in the dump (kernel
+        # knowledge, kept in pykvm.linux): the handle's tables lack modules loaded later.
+        from ..linux.modsyms import module_symbolize
+        m = module_symbolize(self, addr)
+        if m is not None:
+            return Symbolized(m.name, m.offset, m.size, m.module)
         values, syms = self._symbol_index()
         i = bisect.bisect_right(values, addr) - 1
         if i < 0:

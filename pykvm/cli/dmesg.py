@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..linux.printk import format_makedumpfile, iter_records
     with open_kvm(args) as kd:
-        records = list(iter_records(kd))
+        records = list(iter_records(kd, levels=args.json))
     out = sys.stdout
     if args.json:
         json.dump([r.as_json() for r in records], out, indent=1)

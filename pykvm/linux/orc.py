@@ -51,17 +51,22 @@ class OrcTable:
     def __init__(self, kd, ip_table: int, entries: int, count: int, name: str = "vmlinux"):
         if not 0 < count <= _MAX_ORCS:
             raise KvmError(22, f"{name}: implausible ORC table size {count}")
+        # Entries are read as a lookup needs them (a bisection reads ~20), not the whole
+        # table (megabytes of a compressed dump's pages for one backtrace).
+        self.kd = kd
         self.name = name
         self.ip_table = ip_table
-        self.rel = memoryview(kd.read(ip_table, 4 * count)).cast("i")
-        self.raw = kd.read(entries, 6 * count)
+        self.entries = entries
         self.count = count
-        self.version = _orc_version(self.raw, count)
+        step = max(1, count // 512)
+        sample = b"".join(kd.read(entries + 6 * i, 6) for i in range(0, count, step))
+        self.version = _orc_version(sample, len(sample) // 6)
         self.lo = self.ip(0)
         self.hi = self.ip(count - 1)
 
     def ip(self, i: int) -> int:
-        return (self.ip_table + 4 * i + self.rel[i]) & 0xFFFFFFFFFFFFFFFF
+        return (self.ip_table + 4 * i + self.kd.read_s32(self.ip_table + 4 * i)) \
+            & 0xFFFFFFFFFFFFFFFF
 
     def find(self, ip: int) -> Optional[OrcEntry]:
         """The entry covering ip: the last one whose address is <= ip."""
@@ -77,7 +82,7 @@ class OrcTable:
         return self.entry(lo)
 
     def entry(self, i: int) -> OrcEntry:
-        sp_off, bp_off, flags = struct.unpack_from("<hhH", self.raw, 6 * i)
+        sp_off, bp_off, flags = struct.unpack("<hhH", self.kd.read(self.entries + 6 * i, 6))
         sp_reg, bp_reg = flags & 0xF, (flags >> 4) & 0xF
         if self.version >= 3:  # type:3 (0 undefined, 1 end of stack, 2 call, 3 regs, 4 partial)
             t = (flags >> 8) & 7

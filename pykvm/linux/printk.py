@@ -103,7 +103,6 @@ class _Layout:
         self.counter = vi.offset("atomic_long_t", "counter") if vi.has(
             "OFFSET(atomic_long_t.counter)") else 0
         # level and facility: not in VMCOREINFO; the kernel's types say where they are.
-        self.level_facility = _level_facility(kd)
         for name in ("desc_size", "info_size"):
             if not 0 < getattr(self, name) <= 4096:
                 raise KvmError(errno.EINVAL, f"{self.source}: implausible {name} "
@@ -147,13 +146,16 @@ def _in_holes(holes, start: int, end: int) -> bool:
     return any(a < end and start < b for a, b in holes)
 
 
-def iter_records(kd) -> Iterator[Record]:
+def iter_records(kd, levels: bool = True) -> Iterator[Record]:
     """Every readable record from the oldest (tail) to the newest (head), in id order.
 
     A descriptor that is still being written or was recycled is skipped, as the kernel's
     own readers do; one whose memory is missing from the dump comes back with ``error``.
+    levels=False leaves level and facility None (no need to load the kernel's types).
     """
     L = _Layout(kd)
+    # level and facility need the kernel's types (BTF); the text alone does not
+    level_facility = _level_facility(kd) if levels else None
     prb = kd.read_pointer(L.prb_ptr)
     ring = prb + L.rb_desc
     count_bits = kd.read_u32(ring + L.dr_count_bits)
@@ -208,8 +210,8 @@ def iter_records(kd) -> Iterator[Record]:
         subsys = info_buf[dev + L.dev_subsys:dev + L.dev_subsys + L.dev_subsys_len]
         device = info_buf[dev + L.dev_device:dev + L.dev_device + L.dev_device_len]
         level = facility = None
-        if L.level_facility:
-            fo, lbit = L.level_facility
+        if level_facility:
+            fo, lbit = level_facility
             facility = info_buf[i + fo]
             level = (info_buf[i + lbit // 8] >> (lbit % 8)) & 7
         begin = u64(desc_buf, d + L.desc_lpos + L.lpos_begin)[0]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import bisect
 import struct
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional
 
 from ..errors import KvmError
 from .cpus import cpu_registers
-from .orc import Frame, OrcTable, Unwinder, kernel_orc
+from .modsyms import module_symbolize
+from .orc import Frame, Unwinder, kernel_orc
 
 __all__ = ["Symbolizer", "NamedFrame", "Backtrace", "unwind_registers", "panic_backtrace",
            "symbolizer"]
@@ -52,35 +53,56 @@ class Backtrace(NamedTuple):
 
 
 class Symbolizer:
-    """address -> (function, offset, size, module): the kernel's text symbols (namelist or
-    kallsyms in the dump), plus any added ranges (modules' own symbol tables).  A symbol's
-    size runs to the next symbol, as the kernel's kallsyms computes it."""
+    """address -> (function, offset, size, module): module code from the modules' own
+    symbol tables in the dump (.modsyms), the rest from the kernel's text symbols (namelist
+    or kallsyms in the dump).  A symbol's size runs to the next symbol, as the kernel's
+    kallsyms computes it."""
 
     def __init__(self, kd):
-        syms = sorted({(s.value, s.name, s.module) for s in kd.all_symbols()
-                       if s.letter in "tTwW" and s.value >= (1 << 63)})
-        self._add(syms)
+        self.kd = kd
+        self.count = kd._symbol_count()
+        self._cache: Dict[int, object] = {}
 
-    def _add(self, syms) -> None:
-        self.addrs = [a for a, _, _ in syms]
-        self.syms = syms
+    def _at(self, i: int):
+        s = self._cache.get(i)
+        if s is None:
+            s = self._cache[i] = self.kd._symbol_at(i)
+        return s
 
-    def add_module(self, name: str, symbols: List[Tuple[int, str]], end: int) -> None:
-        merged = list(self.syms) + [(a, n, name) for a, n in symbols] + [(end, "", name)]
-        self._add(sorted(set(merged)))
+    def _text(self, s) -> bool:
+        return s.letter in "tTwW" and s.value >= (1 << 63)
 
     def lookup(self, addr: int) -> NamedFrame:
-        i = bisect.bisect_right(self.addrs, addr) - 1
-        if i < 0 or not self.syms[i][1]:
-            return NamedFrame(addr, None, None, None, None)
-        start, name, module = self.syms[i]
-        j = bisect.bisect_right(self.addrs, start)
-        if j >= len(self.addrs):
-            return NamedFrame(addr, None, None, None, None)
-        size = self.addrs[j] - start
-        if addr - start >= 1 << 20:
-            return NamedFrame(addr, None, None, None, None)
-        return NamedFrame(addr, name, addr - start, size, module)
+        m = module_symbolize(self.kd, addr)
+        if m is not None:
+            return NamedFrame(addr, m.name, m.offset, m.size, m.module)
+        none = NamedFrame(addr, None, None, None, None)
+        # the symbols are in address order: bisect for the last one at or below addr
+        lo, hi = 0, self.count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._at(mid).value <= addr:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo - 1
+        while i >= 0 and not self._text(self._at(i)):
+            i -= 1
+        if i < 0:
+            return none
+        start = self._at(i).value
+        while i > 0 and self._at(i - 1).value == start:  # aliases: the first one names it
+            i -= 1
+        first = i
+        j = first + 1
+        while j < self.count and (self._at(j).value == start or not self._text(self._at(j))):
+            j += 1
+        if j >= self.count or addr - start >= 1 << 20:
+            return none
+        name = next(self._at(k) for k in range(first, j) if self._text(self._at(k))
+                    and self._at(k).value == start)
+        return NamedFrame(addr, name.name, addr - start, self._at(j).value - start,
+                          name.module)
 
 
 def symbolizer(kd) -> Symbolizer:
@@ -108,9 +130,6 @@ def unwinder(kd) -> Unwinder:
 
 def name_frames(kd, frames: List[Frame]) -> List[NamedFrame]:
     sym = symbolizer(kd)
-    k = kernel_orc(kd)
-    if any(not (k.lo <= f.address <= k.hi) for f in frames):
-        _module_symbols_into(kd, sym)
     return [sym.lookup(f.address) for f in frames]
 
 
@@ -140,26 +159,6 @@ def panic_backtrace(kd, task_on_cpu=None) -> Backtrace:
     return Backtrace(pid, cpu, comm, task, frames, err)
 
 
-def _module_symbols_into(kd, sym: Symbolizer) -> None:
-    """Module text symbols from the modules' own kallsyms, once per handle."""
-    if getattr(sym, "_modules_added", False):
-        return
-    sym._modules_added = True
-    from . import modules
-    try:
-        mods = modules.lsmod(kd)
-    except (KvmError, NotImplementedError):
-        return
-    for m in mods:
-        if m.error or not m.address:
-            continue
-        try:
-            syms = [(a, n) for a, n, t in modules.module_symbols(kd, m) if t in "tTwW"]
-        except KvmError:
-            continue
-        sym.add_module(m.name, syms, m.address + (m.text_size or m.size))
-
-
 def task_backtrace(kd, task) -> Backtrace:
     """A task's stack: from its saved stack pointer (thread.sp, an inactive_task_frame) when
     it sleeps; from the CPU's registers when it was running on a CPU that saved them."""
@@ -181,6 +180,5 @@ def task_backtrace(kd, task) -> Backtrace:
     except KvmError as e:
         return Backtrace(task.pid, task.cpu, task.comm, task.task, [],
                          f"saved stack unreadable: {e}")
-    _module_symbols_into(kd, symbolizer(kd))
     frames, err = unwinder(kd).unwind(frame[6], sp + 56, frame[5], regs=None, signal=False)
     return Backtrace(task.pid, task.cpu, task.comm, task.task, name_frames(kd, frames), err)
