@@ -63,7 +63,7 @@ PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_co
 	tests/test_speed_api.py tests/test_namelists.py
 PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 # Tests of set-up and packaging, not of a backend: run once, against the shim.
-NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py tests/test_typing.py \
+NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py tests/test_typing.py tests/test_docstrings.py tests/test_man_docs.py \
 	tests/test_cli_table.py tests/test_btf_core.py $(wildcard tests/test_linux_*.py)
 
 UNAME := $(shell uname -s)

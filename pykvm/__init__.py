@@ -58,7 +58,8 @@ def has(feature: str) -> bool:
 
 def features() -> Dict[str, bool]:
     """Every feature of :data:`FEATURES` and whether this build has it;
-    ``features()["snappy"]`` is False in a build made without libsnappy."""
+    ``features()["snappy"]`` is False in a build made without libsnappy.
+    Raises nothing."""
     return {name: bool(_lib.pykvm_has(name.encode())) for name in FEATURES}
 
 

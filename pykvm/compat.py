@@ -47,6 +47,6 @@ def kvm_nlist(kd: Kvm, names: Iterable[str]) -> List[Optional[Tuple[int, int]]]:
 
 
 def kvm_close(kd: Kvm) -> int:
-    """kvm_close(3KVM): close the handle (closing twice is harmless); returns 0."""
+    """kvm_close(3KVM): close the handle (closing twice is harmless); returns 0.  Raises nothing."""
     kd.close()
     return 0

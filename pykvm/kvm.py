@@ -171,7 +171,8 @@ def _path(p: Optional[PathArg]) -> Any:
 
 
 class Kvm(_Reader, TypesMixin):
-    """An open libkvm handle.  Use :func:`pykvm.open` to make one.
+    """An open libkvm handle.  Use :func:`pykvm.open` to make one (the
+    constructor takes the same arguments and raises the same exceptions).
 
     The reads (read, readinto, read_u8 .. read_s64, read_pointer,
     read_member, read_cstring, read_many, read_scatter) are methods of the C
@@ -253,7 +254,7 @@ class Kvm(_Reader, TypesMixin):
     # ---- lifetime ----
 
     def close(self) -> None:
-        """Close the handle; closing twice is harmless."""
+        """Close the handle; closing twice is harmless.  Raises nothing."""
         self._unbind()  # the C reads first: they hold the raw handle
         kd, self._kd = self._kd, ffi.NULL
         if kd != ffi.NULL:
@@ -273,6 +274,7 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def closed(self) -> bool:
+        """Whether close() was called (every read then raises ClosedError)."""
         return bool(self._kd == ffi.NULL)
 
     def _handle(self) -> Any:
@@ -350,7 +352,12 @@ class Kvm(_Reader, TypesMixin):
     # ---- reading and writing ----
 
     def write(self, addr: SupportsIndex, data: Any, physical: bool = False) -> int:
-        """Write data at addr; the handle must be open O_RDWR."""
+        """Write data (any bytes-like object) at addr; returns len(data).
+
+        Raises ReadOnlyError (a handle opened O_RDONLY, or memory that cannot
+        be written), FaultError (no memory at addr), BadAddressError (addr
+        outside 0 .. 2**64 - 1, or a range past its top), UnsupportedError
+        (physical=True with a native libkvm lacking kvm_pwrite), ClosedError."""
         kd = self._handle()
         addr = self._addr(addr)
         cbuf = ffi.from_buffer(data)
@@ -367,7 +374,10 @@ class Kvm(_Reader, TypesMixin):
         return n
 
     def physaddr(self, addr: SupportsIndex) -> int:
-        """The physical address behind a kernel virtual address."""
+        """The physical address behind a kernel virtual address.
+
+        Raises FaultError (addr is not mapped), BadAddressError,
+        UnsupportedError (a native libkvm without kvm_physaddr), ClosedError."""
         kd = self._handle()
         addr = self._addr(addr)
         self._require("physaddr", "kvm_physaddr")
@@ -380,14 +390,18 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def byteorder(self) -> str:
-        """'little' or 'big': the core's byte order."""
+        """'little' or 'big': the core's byte order.  Raises ClosedError (shim, closed)."""
         return str(self._fact("byte_order", sys.byteorder))
 
     # ---- batches ----
 
     def try_read_many(self, addrs: Any, size: int, physical: bool = False,
                       out: Optional[Buffer] = None) -> Tuple[memoryview, Any]:
-        """Like read_many, returning (buffer, results): results[i] is size or -errno."""
+        """Like read_many, returning (buffer, results): results[i] is size or -errno;
+        a failed address raises nothing.
+
+        Raises ValueError (out too small), UnsupportedError (no batch reads in
+        a native libkvm), ClosedError."""
         buf, results, _ = self._read_many(addrs, size, physical, out)
         return buf, results
 
@@ -407,11 +421,15 @@ class Kvm(_Reader, TypesMixin):
         return memoryview(out)[:n * size], results, int(failed)
 
     def read_u64_array(self, addr: SupportsIndex, count: int, physical: bool = False) -> memoryview:
-        """count 64-bit words at addr, as a memoryview of format 'Q' (native order)."""
+        """count 64-bit words at addr, as a memoryview of format 'Q' (native order).
+
+        Raises what read raises (FaultError, PageExcludedError, BadAddressError, ClosedError)."""
         return self._read_array(addr, count, 8, "Q", physical)
 
     def read_u32_array(self, addr: SupportsIndex, count: int, physical: bool = False) -> memoryview:
-        """count 32-bit words at addr, as a memoryview of format 'I' (native order)."""
+        """count 32-bit words at addr, as a memoryview of format 'I' (native order).
+
+        Raises what read raises (FaultError, PageExcludedError, BadAddressError, ClosedError)."""
         return self._read_array(addr, count, 4, "I", physical)
 
     def _read_array(self, addr: SupportsIndex, count: int, size: int, fmt: Literal["Q", "I"],
@@ -428,7 +446,10 @@ class Kvm(_Reader, TypesMixin):
     # ---- symbols ----
 
     def nlist(self, names: Iterable[str]) -> List[Optional[Tuple[int, int]]]:
-        """(value, n_type) for each name, None where the namelist lacks it."""
+        """(value, n_type) for each name, None where the namelist lacks it, as kvm_nlist.
+
+        Raises KvmFileNotFoundError (no namelist: none given and none in the
+        dump), ClosedError."""
         kd = self._handle()
         names = list(names)
         n = len(names)
@@ -448,7 +469,10 @@ class Kvm(_Reader, TypesMixin):
         return out
 
     def symbol(self, name: str) -> int:
-        """The address of one symbol; SymbolNotFoundError (a KeyError) if absent."""
+        """The address of one symbol.
+
+        Raises SymbolNotFoundError (a KeyError) when the namelist lacks it, and
+        what nlist raises."""
         r = self.nlist([name])[0]
         if r is None:
             raise SymbolNotFoundError(_errno.ENOENT, f"{self.namelist or 'namelist'}: no symbol {name!r}",
@@ -457,13 +481,18 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def symbols(self) -> "Symbols":
-        """A read-only mapping name -> :class:`Symbol` over the namelist."""
+        """A read-only mapping name -> :class:`Symbol` over the namelist.
+
+        Looking up an absent name raises SymbolNotFoundError (a KeyError);
+        iterating it (or len) raises UnsupportedError with a native libkvm."""
         if self._symbols is None:
             self._symbols = Symbols(self)
         return self._symbols
 
     def all_symbols(self) -> Iterator[Symbol]:
-        """Every symbol in address order, duplicates included."""
+        """Every symbol in address order, duplicates included.
+
+        Raises UnsupportedError (a native libkvm cannot list its symbols), ClosedError."""
         kd = self._handle()
         self._require("symbols", "symbol iteration")
         out = _SymbolOut()
@@ -482,10 +511,12 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def namelist(self) -> Optional[str]:
+        """The namelist file given to open, or None.  Raises ClosedError (shim, closed)."""
         return cast(Optional[str], self._fact("namelist"))
 
     @property
     def corefile(self) -> Optional[str]:
+        """The core file (the first part of a split dump), or None when not known.  Raises nothing."""
         if not _HAS_INFO:
             return cast(Optional[str], self._native_facts.get("corefile"))
         return self.info.get("corefile") if self._info is not None else None
@@ -494,7 +525,10 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def info(self) -> KvmInfo:
-        """What the library knows about the core: format, word size, VMCOREINFO facts..."""
+        """What the library knows about the core (a :class:`KvmInfo`): format,
+        word size, byte order, segments, VMCOREINFO facts...
+
+        Raises UnsupportedError (a native libkvm has no kvm_info), ClosedError."""
         if self._info is None:
             self._require("info", "kvm_info (Kvm.info)")
             self._info = self._read_info()
@@ -502,7 +536,9 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def vmcoreinfo(self) -> str:
-        """The kernel's VMCOREINFO text ("" when the core has none)."""
+        """The kernel's VMCOREINFO text ("" when the core has none).
+
+        Raises UnsupportedError (a native libkvm), ClosedError."""
         self._require("vmcoreinfo", "the VMCOREINFO text (Kvm.vmcoreinfo)")
         kd = self._handle()
         need = lib.pykvm_vmcoreinfo(kd, ffi.NULL, 0)
@@ -542,17 +578,23 @@ class Kvm(_Reader, TypesMixin):
         return cast(KvmInfo, info)
 
     def cache_used(self) -> int:
-        """Decompressed pages held in the page cache now (at most cache_pages)."""
+        """Decompressed pages held in the page cache now (at most cache_pages).
+
+        Raises UnsupportedError (a native libkvm), ClosedError."""
         self._require("cache", "the page cache")
         return int(lib.pykvm_cache_used(self._handle()))
 
     def kerndisp(self) -> int:
-        """Kernel displacement (KASLR offset), as FreeBSD's kvm_kerndisp."""
+        """Kernel displacement (KASLR offset), as FreeBSD's kvm_kerndisp.
+
+        Raises UnsupportedError (a native libkvm without kvm_kerndisp), ClosedError."""
         self._require("kerndisp", "kvm_kerndisp")
         return int(lib.pykvm_kerndisp(self._handle()))
 
     def geterr(self) -> str:
-        """The last error message, as kvm_geterr."""
+        """The last error message, as kvm_geterr.
+
+        Raises UnsupportedError (a native libkvm without kvm_geterr), ClosedError."""
         kd = self._handle()
         self._require("geterr", "kvm_geterr")
         return ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace")
