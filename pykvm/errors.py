@@ -7,7 +7,7 @@ errstr, else the message, exactly as the C library words it.
 from __future__ import annotations
 
 import errno as _errno
-from typing import Optional
+from typing import Any, Callable, Optional, Tuple, Type
 
 
 class KvmError(OSError):
@@ -22,12 +22,13 @@ class KvmError(OSError):
     def __str__(self) -> str:
         return f"{self.prefix}: {self.strerror}" if self.prefix else str(self.strerror)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Callable[..., KvmError], Tuple[Any, ...]]:
         return (_rebuild, (type(self), self.errno, self.strerror, self.filename,
                            self.prefix, self.address))
 
 
-def _rebuild(cls, errno, message, filename, prefix, address):
+def _rebuild(cls: Type[KvmError], errno: int, message: str, filename: Optional[str],
+             prefix: Optional[str], address: Optional[int]) -> KvmError:
     return cls(errno, message, filename, prefix, address)
 
 

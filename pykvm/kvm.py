@@ -6,7 +6,8 @@ import errno as _errno
 import os
 import struct
 import sys
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, SupportsIndex,
+                    Tuple, TypedDict, Union, cast)
 
 from ._fast import Reader as _Reader, setup as _fast_setup
 from ._kvm import ffi, lib
@@ -15,6 +16,73 @@ from .errors import (BadAddressError, ClosedError, KvmError, SymbolNotFoundError
 from .btf.helpers import TypesMixin
 
 Buffer = Union[bytearray, memoryview]
+#: A file name: str, bytes or a path object.
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+#: A core file, or the files of a dump written in parts (makedumpfile --split).
+CoreArg = Union[PathArg, Sequence[PathArg]]
+
+
+class Segment(TypedDict):
+    """One range of the core: ``space`` "virtual" or "physical", ``start`` and
+    ``size`` in that space, ``filesz`` bytes of it stored at file ``offset``."""
+    space: str
+    start: int
+    size: int
+    filesz: int
+    offset: int
+
+
+class Part(TypedDict):
+    """One file of a dump written in parts and the page frames it holds."""
+    path: str
+    start_pfn: int
+    end_pfn: int
+
+
+class KvmInfo(TypedDict, total=False):
+    """:attr:`Kvm.info`: what the library knows about the open core.  Which
+    keys are present depends on the format; flags (kernel, live, writable,
+    mapped, translation, vmcoreinfo) are 0 or 1."""
+    format: str  # "elf", "kdump", "lime", "avml", "raw", ...
+    corefile: str
+    namelist: str
+    word_size: int  # 32 or 64
+    byte_order: str  # "little" or "big"
+    machine: int  # ELF e_machine (62: x86-64)
+    kernel: int
+    live: int
+    writable: int
+    mapped: int
+    map_budget: int
+    page_size: int
+    symbols: int  # how many the namelist holds
+    arch: str
+    translation: int
+    paging_levels: int
+    kerndisp: int
+    symbol_displacement: int
+    phys_base: int
+    header_release: str
+    crash_time: int
+    compression: str
+    cache_pages: int
+    truncated: str
+    kdump_version: int
+    pages_total: int
+    pages_dumped: int
+    dump_level: int
+    orientation: str
+    vmcoreinfo_scan_bytes: int
+    vmcoreinfo_scan_ns: int
+    vmcoreinfo: int
+    osrelease: str
+    build_id: str
+    kerneloffset: int
+    vmcoreinfo_crashtime: int
+    virtual_segments: int
+    physical_segments: int
+    segments: List[Segment]
+    parts: List[Part]
 
 # kvm_open_ex options (csrc/kvm_ext.h).
 OPT_FOREIGN = 0x1
@@ -82,11 +150,11 @@ class Symbol(int):
 
     __str__ = __repr__
 
-    def __reduce__(self) -> Tuple[type, Tuple[str, int, int, str, Optional[str]]]:
+    def __reduce__(self) -> Tuple[Callable[..., "Symbol"], Tuple[str, int, int, str, Optional[str]]]:
         return (Symbol, (self.name, int(self), self.type, self.letter, self.module))
 
 
-def _u64s(values):
+def _u64s(values: Any) -> Any:
     """uint64_t[] for C: a buffer of 8-byte items as it is, else converted."""
     if not isinstance(values, (list, tuple, range)):
         try:
@@ -98,24 +166,25 @@ def _u64s(values):
     return ffi.new("uint64_t[]", list(values))
 
 
-def _path(p: Union[str, os.PathLike, None]):
+def _path(p: Optional[PathArg]) -> Any:
     return ffi.NULL if p is None else os.fsencode(p)
 
 
 class Kvm(_Reader, TypesMixin):
-    """An open libkvm handle.  Use :func:`pykvm.open` to make one.
+    """An open libkvm handle.  Use :func:`pykvm.open` to make one (the
+    constructor takes the same arguments and raises the same exceptions).
 
     The reads (read, readinto, read_u8 .. read_s64, read_pointer,
     read_member, read_cstring, read_many, read_scatter) are methods of the C
     base class, pykvm._fast.Reader: one call from Python into the library.
     """
 
-    def __init__(self, namelist=None, corefile=None, swapfile=None,
-                 flag: int = os.O_RDONLY, errstr: Optional[str] = None,
+    def __init__(self, namelist: Optional[PathArg] = None, corefile: Optional[CoreArg] = None,
+                 swapfile: Optional[PathArg] = None, flag: int = os.O_RDONLY, errstr: Optional[str] = None,
                  print_errors: bool = False, *, foreign: bool = False,
                  excluded_zero: bool = False, cache_pages: int = 0,
                  format: Optional[str] = None, map_budget: Optional[int] = None,
-                 pread: bool = False, btf: Union[str, os.PathLike, None] = None):
+                 pread: bool = False, btf: Union[str, os.PathLike, None] = None) -> None:
         self._kd = ffi.NULL
         self.prefix = errstr
         self.print_errors = print_errors
@@ -179,7 +248,7 @@ class Kvm(_Reader, TypesMixin):
             "word_size": 8 * struct.calcsize("P"),  # both libkvms refuse another data model
             "byte_order": sys.byteorder,
         }
-        self._info: Optional[Dict[str, object]] = None
+        self._info: Optional[KvmInfo] = None
         self._symbols: Optional[Symbols] = None
         word = self._fact("word_size")
         self._bind(int(ffi.cast("uintptr_t", kd)), self.byteorder != sys.byteorder,
@@ -188,7 +257,7 @@ class Kvm(_Reader, TypesMixin):
     # ---- lifetime ----
 
     def close(self) -> None:
-        """Close the handle; closing twice is harmless."""
+        """Close the handle; closing twice is harmless.  Raises nothing."""
         self._unbind()  # the C reads first: they hold the raw handle
         kd, self._kd = self._kd, ffi.NULL
         if kd != ffi.NULL:
@@ -197,7 +266,7 @@ class Kvm(_Reader, TypesMixin):
     def __enter__(self) -> "Kvm":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -208,9 +277,10 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def closed(self) -> bool:
-        return self._kd == ffi.NULL
+        """Whether close() was called (every read then raises ClosedError)."""
+        return bool(self._kd == ffi.NULL)
 
-    def _handle(self):
+    def _handle(self) -> Any:
         if self._kd == ffi.NULL:
             raise ClosedError(_errno.EBADF, "I/O operation on a closed kvm handle", None, self.prefix)
         return self._kd
@@ -218,10 +288,10 @@ class Kvm(_Reader, TypesMixin):
     # ---- errors ----
 
     @staticmethod
-    def _guess_file(msg: str, *paths) -> Optional[str]:
+    def _guess_file(msg: str, *paths: Optional[PathArg]) -> Optional[str]:
         for p in paths:
             if p is not None and os.fsdecode(p) in msg:
-                return os.fsdecode(p)
+                return str(os.fsdecode(p))
         return None
 
     def _error(self, default_errno: int = _errno.EIO) -> KvmError:
@@ -251,7 +321,7 @@ class Kvm(_Reader, TypesMixin):
         return error_for(err, f"{'physical' if physical else 'virtual'} address "
                          f"0x{addr:x}: {os.strerror(err)}", self.corefile, self.prefix, addr)
 
-    def _bad_address(self, addr) -> KvmError:
+    def _bad_address(self, addr: int) -> KvmError:
         """An address that is no 64-bit address (negative, or 2**64 and above)."""
         return BadAddressError(_errno.EFAULT, f"address {addr:#x} is outside 0 .. 0x{_U64_MAX:x}",
                                self.corefile, self.prefix, int(addr))
@@ -262,7 +332,7 @@ class Kvm(_Reader, TypesMixin):
                                f"the address space (0x{_U64_MAX:x})", self.corefile, self.prefix,
                                addr)
 
-    def _addr(self, addr) -> int:
+    def _addr(self, addr: SupportsIndex) -> int:
         """addr as a C address, or BadAddressError (for the calls not in _fast)."""
         a = addr.__index__()
         if not 0 <= a <= _U64_MAX:
@@ -284,8 +354,13 @@ class Kvm(_Reader, TypesMixin):
 
     # ---- reading and writing ----
 
-    def write(self, addr: int, data, physical: bool = False) -> int:
-        """Write data at addr; the handle must be open O_RDWR."""
+    def write(self, addr: SupportsIndex, data: Any, physical: bool = False) -> int:
+        """Write data (any bytes-like object) at addr; returns len(data).
+
+        Raises ReadOnlyError (a handle opened O_RDONLY, or memory that cannot
+        be written), FaultError (no memory at addr), BadAddressError (addr
+        outside 0 .. 2**64 - 1, or a range past its top), UnsupportedError
+        (physical=True with a native libkvm lacking kvm_pwrite), ClosedError."""
         kd = self._handle()
         addr = self._addr(addr)
         cbuf = ffi.from_buffer(data)
@@ -301,32 +376,40 @@ class Kvm(_Reader, TypesMixin):
             raise self._error()
         return n
 
-    def physaddr(self, addr: int) -> int:
-        """The physical address behind a kernel virtual address."""
+    def physaddr(self, addr: SupportsIndex) -> int:
+        """The physical address behind a kernel virtual address.
+
+        Raises FaultError (addr is not mapped), BadAddressError,
+        UnsupportedError (a native libkvm without kvm_physaddr), ClosedError."""
         kd = self._handle()
         addr = self._addr(addr)
         self._require("physaddr", "kvm_physaddr")
         pa = lib.pykvm_physaddr(kd, addr)
         if pa == 0xFFFFFFFFFFFFFFFF:
             raise self._error(_errno.EFAULT)
-        return pa
+        return int(pa)
 
     # ---- typed helpers ----
 
     @property
     def byteorder(self) -> str:
-        """'little' or 'big': the core's byte order."""
+        """'little' or 'big': the core's byte order.  Raises ClosedError (shim, closed)."""
         return str(self._fact("byte_order", sys.byteorder))
 
     # ---- batches ----
 
-    def try_read_many(self, addrs: Sequence[int], size: int, physical: bool = False,
-                      out: Optional[Buffer] = None):
-        """Like read_many, returning (buffer, results): results[i] is size or -errno."""
+    def try_read_many(self, addrs: Any, size: int, physical: bool = False,
+                      out: Optional[Buffer] = None) -> Tuple[memoryview, Any]:
+        """Like read_many, returning (buffer, results): results[i] is size or -errno;
+        a failed address raises nothing.
+
+        Raises ValueError (out too small), UnsupportedError (no batch reads in
+        a native libkvm), ClosedError."""
         buf, results, _ = self._read_many(addrs, size, physical, out)
         return buf, results
 
-    def _read_many(self, addrs, size, physical, out):
+    def _read_many(self, addrs: Any, size: int, physical: bool,
+                   out: Optional[Buffer]) -> Tuple[memoryview, Any, int]:
         kd = self._handle()
         self._require("read_many", "batch reads")
         caddrs = _u64s(addrs)
@@ -338,17 +421,22 @@ class Kvm(_Reader, TypesMixin):
             raise ValueError(f"out holds {len(cout)} bytes; {n * size} needed")
         results = ffi.new("int64_t[]", n)
         failed = lib.pykvm_read_many(kd, caddrs, n, size, cout, results, 1 if physical else 0)
-        return memoryview(out)[:n * size], results, failed
+        return memoryview(out)[:n * size], results, int(failed)
 
-    def read_u64_array(self, addr: int, count: int, physical: bool = False) -> memoryview:
-        """count 64-bit words at addr, as a memoryview of format 'Q' (native order)."""
+    def read_u64_array(self, addr: SupportsIndex, count: int, physical: bool = False) -> memoryview:
+        """count 64-bit words at addr, as a memoryview of format 'Q' (native order).
+
+        Raises what read raises (FaultError, PageExcludedError, BadAddressError, ClosedError)."""
         return self._read_array(addr, count, 8, "Q", physical)
 
-    def read_u32_array(self, addr: int, count: int, physical: bool = False) -> memoryview:
-        """count 32-bit words at addr, as a memoryview of format 'I' (native order)."""
+    def read_u32_array(self, addr: SupportsIndex, count: int, physical: bool = False) -> memoryview:
+        """count 32-bit words at addr, as a memoryview of format 'I' (native order).
+
+        Raises what read raises (FaultError, PageExcludedError, BadAddressError, ClosedError)."""
         return self._read_array(addr, count, 4, "I", physical)
 
-    def _read_array(self, addr, count, size, fmt, physical):
+    def _read_array(self, addr: SupportsIndex, count: int, size: int, fmt: Literal["Q", "I"],
+                    physical: bool) -> "memoryview[int]":
         buf = bytearray(count * size)
         self.readinto(addr, buf, physical)
         if self.byteorder != sys.byteorder:
@@ -361,7 +449,10 @@ class Kvm(_Reader, TypesMixin):
     # ---- symbols ----
 
     def nlist(self, names: Iterable[str]) -> List[Optional[Tuple[int, int]]]:
-        """(value, n_type) for each name, None where the namelist lacks it."""
+        """(value, n_type) for each name, None where the namelist lacks it, as kvm_nlist.
+
+        Raises KvmFileNotFoundError (no namelist: none given and none in the
+        dump), ClosedError."""
         kd = self._handle()
         names = list(names)
         n = len(names)
@@ -377,11 +468,14 @@ class Kvm(_Reader, TypesMixin):
             if values[i] == 0 and types[i] == 0:
                 out.append(None)
             else:
-                out.append((values[i], types[i]))
+                out.append((int(values[i]), int(types[i])))
         return out
 
     def symbol(self, name: str) -> int:
-        """The address of one symbol; SymbolNotFoundError (a KeyError) if absent."""
+        """The address of one symbol.
+
+        Raises SymbolNotFoundError (a KeyError) when the namelist lacks it, and
+        what nlist raises."""
         r = self.nlist([name])[0]
         if r is None:
             raise SymbolNotFoundError(_errno.ENOENT, f"{self.namelist or 'namelist'}: no symbol {name!r}",
@@ -390,13 +484,18 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def symbols(self) -> "Symbols":
-        """A read-only mapping name -> :class:`Symbol` over the namelist."""
+        """A read-only mapping name -> :class:`Symbol` over the namelist.
+
+        Looking up an absent name raises SymbolNotFoundError (a KeyError);
+        iterating it (or len) raises UnsupportedError with a native libkvm."""
         if self._symbols is None:
             self._symbols = Symbols(self)
         return self._symbols
 
     def all_symbols(self) -> Iterator[Symbol]:
-        """Every symbol in address order, duplicates included."""
+        """Every symbol in address order, duplicates included.
+
+        Raises UnsupportedError (a native libkvm cannot list its symbols), ClosedError."""
         kd = self._handle()
         self._require("symbols", "symbol iteration")
         out = _SymbolOut()
@@ -436,19 +535,24 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def namelist(self) -> Optional[str]:
-        return self._fact("namelist")  # type: ignore[return-value]
+        """The namelist file given to open, or None.  Raises ClosedError (shim, closed)."""
+        return cast(Optional[str], self._fact("namelist"))
 
     @property
     def corefile(self) -> Optional[str]:
+        """The core file (the first part of a split dump), or None when not known.  Raises nothing."""
         if not _HAS_INFO:
-            return self._native_facts.get("corefile")  # type: ignore[return-value]
-        return self.info.get("corefile") if self._info is not None else None  # type: ignore[return-value]
+            return cast(Optional[str], self._native_facts.get("corefile"))
+        return self.info.get("corefile") if self._info is not None else None
 
     # ---- facts ----
 
     @property
-    def info(self) -> Dict[str, object]:
-        """What the library knows about the core: format, word size, VMCOREINFO facts..."""
+    def info(self) -> KvmInfo:
+        """What the library knows about the core (a :class:`KvmInfo`): format,
+        word size, byte order, segments, VMCOREINFO facts...
+
+        Raises UnsupportedError (a native libkvm has no kvm_info), ClosedError."""
         if self._info is None:
             self._require("info", "kvm_info (Kvm.info)")
             self._info = self._read_info()
@@ -456,7 +560,9 @@ class Kvm(_Reader, TypesMixin):
 
     @property
     def vmcoreinfo(self) -> str:
-        """The kernel's VMCOREINFO text ("" when the core has none)."""
+        """The kernel's VMCOREINFO text ("" when the core has none).
+
+        Raises UnsupportedError (a native libkvm), ClosedError."""
         self._require("vmcoreinfo", "the VMCOREINFO text (Kvm.vmcoreinfo)")
         kd = self._handle()
         need = lib.pykvm_vmcoreinfo(kd, ffi.NULL, 0)
@@ -466,16 +572,16 @@ class Kvm(_Reader, TypesMixin):
         lib.pykvm_vmcoreinfo(kd, buf, need)
         return ffi.string(buf).decode("utf-8", "replace")
 
-    def _read_info(self) -> Dict[str, object]:
+    def _read_info(self) -> KvmInfo:
         kd = self._handle()
         if not lib.pykvm_has(b"info"):
             return {}
         need = lib.pykvm_info(kd, ffi.NULL, 0)
         buf = ffi.new("char[]", need)
         lib.pykvm_info(kd, buf, need)
-        info: Dict[str, object] = {}
-        segments = []
-        parts = []
+        info: Dict[str, Any] = {}
+        segments: List[Segment] = []
+        parts: List[Part] = []
         for line in ffi.string(buf).decode("utf-8", "replace").splitlines():
             key, _, value = line.partition("=")
             if key == "part":  # one file of a split dump: its pfn range
@@ -493,20 +599,26 @@ class Kvm(_Reader, TypesMixin):
             info["parts"] = parts
         if "kerneloffset" in info:
             info["kerneloffset"] = int(str(info["kerneloffset"]), 16)
-        return info
+        return cast(KvmInfo, info)
 
     def cache_used(self) -> int:
-        """Decompressed pages held in the page cache now (at most cache_pages)."""
+        """Decompressed pages held in the page cache now (at most cache_pages).
+
+        Raises UnsupportedError (a native libkvm), ClosedError."""
         self._require("cache", "the page cache")
-        return lib.pykvm_cache_used(self._handle())
+        return int(lib.pykvm_cache_used(self._handle()))
 
     def kerndisp(self) -> int:
-        """Kernel displacement (KASLR offset), as FreeBSD's kvm_kerndisp."""
+        """Kernel displacement (KASLR offset), as FreeBSD's kvm_kerndisp.
+
+        Raises UnsupportedError (a native libkvm without kvm_kerndisp), ClosedError."""
         self._require("kerndisp", "kvm_kerndisp")
-        return lib.pykvm_kerndisp(self._handle())
+        return int(lib.pykvm_kerndisp(self._handle()))
 
     def geterr(self) -> str:
-        """The last error message, as kvm_geterr."""
+        """The last error message, as kvm_geterr.
+
+        Raises UnsupportedError (a native libkvm without kvm_geterr), ClosedError."""
         kd = self._handle()
         self._require("geterr", "kvm_geterr")
         return ffi.string(lib.pykvm_geterr(kd)).decode("utf-8", "replace")

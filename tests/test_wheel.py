@@ -67,6 +67,7 @@ def test_wheel_tags_and_contents(wheel):
         wheel_info = z.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode()
     assert "pykvm/_build.py" not in names
     assert "pykvm/_kvm.abi3.so" in names and "pykvm/_fast.abi3.so" in names and "pykvm/py.typed" in names
+    assert "pykvm/_kvm.pyi" in names and "pykvm/_fast.pyi" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     libs = [n for n in names if n.startswith("pylibkvm.libs/")]
     for lib in BUNDLED:
@@ -92,12 +93,12 @@ def test_sdist_holds_what_its_tests_need(wheel):
               "fixtures/demo/kallsyms-demo.txt", "fixtures/demo/truth.json",
               "fixtures/proc/make_cores.py", "fixtures/proc/target.c",
               "fixtures/kernel/make_dumps.py", "fixtures/kernel/guest.py", "examples/demo.py",
-              "examples/kvmcat.c"]
+              "examples/kvmcat.c", "man/kvm_open.3", "man/pykvm.1", "docs/conf.py", "docs/api.rst"]
     missing = [n for n in needed if n not in names]
     assert not missing, missing
     # every test and fixture file in the tree is there
     src = Path(tree)
-    for d in ("tests", "fixtures", "examples", "csrc"):
+    for d in ("tests", "fixtures", "examples", "csrc", "man", "docs"):
         for f in src.joinpath(d).rglob("*"):
             if f.is_file() and "__pycache__" not in f.parts:
                 assert str(f.relative_to(src)) in names, f

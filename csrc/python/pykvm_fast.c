@@ -960,36 +960,78 @@ static void Reader_dealloc(PyObject *self)
 
 static PyMethodDef Reader_methods[] = {
 	FAST(read, "read(addr, size, physical=False) -> bytes\n\n"
-		   "size bytes at addr (kernel virtual, or physical)."),
+		   "size bytes at addr (kernel virtual, or physical).  addr: an int or anything\n"
+		   "with __index__ (a pykvm.Symbol)."
+		   "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
 	FAST(readinto, "readinto(addr, buffer, physical=False) -> int\n\n"
 		       "Read len(buffer) bytes at addr straight into buffer (any writable buffer);\n"
-		       "returns the count."),
-	FAST(read_u8, "read_u8(addr, physical=False) -> int"),
-	FAST(read_u16, "read_u16(addr, physical=False) -> int (the core's byte order)"),
-	FAST(read_u32, "read_u32(addr, physical=False) -> int (the core's byte order)"),
-	FAST(read_u64, "read_u64(addr, physical=False) -> int (the core's byte order)"),
-	FAST(read_s8, "read_s8(addr, physical=False) -> int"),
-	FAST(read_s16, "read_s16(addr, physical=False) -> int (the core's byte order)"),
-	FAST(read_s32, "read_s32(addr, physical=False) -> int (the core's byte order)"),
-	FAST(read_s64, "read_s64(addr, physical=False) -> int (the core's byte order)"),
-	FAST(read_pointer, "read_pointer(addr, physical=False) -> int (the core's word size)"),
+		       "returns the count."
+		       "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_u8, "read_u8(addr, physical=False) -> int" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_u16, "read_u16(addr, physical=False) -> int (the core's byte order)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_u32, "read_u32(addr, physical=False) -> int (the core's byte order)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_u64, "read_u64(addr, physical=False) -> int (the core's byte order)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_s8, "read_s8(addr, physical=False) -> int" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_s16, "read_s16(addr, physical=False) -> int (the core's byte order)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_s32, "read_s32(addr, physical=False) -> int (the core's byte order)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_s64, "read_s64(addr, physical=False) -> int (the core's byte order)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
+	FAST(read_pointer, "read_pointer(addr, physical=False) -> int (the core's word size)" "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
 	FAST(read_member, "read_member(addr, offset, size, signed=False, bit_offset=0, bit_size=0) -> int\n\n"
 			  "The integer of size bytes (1 to 8) at addr + offset in the core's byte\n"
 			  "order; with bit_size, the bitfield of bit_size bits that starts\n"
-			  "bit_offset bits into it.  The primitive typed objects read members with."),
+			  "bit_offset bits into it.  The primitive typed objects read members with.\n"
+			  "ValueError for a size outside 1..8 or bits that do not fit."
+			  "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
 	FAST(read_cstring, "read_cstring(addr, maxlen=4096, physical=False, encoding='utf-8') -> str | bytes\n\n"
 			   "The NUL-terminated string at addr (at most maxlen bytes), read page by\n"
 			   "page so a string ending just before an unmapped page still reads.\n"
-			   "encoding=None returns bytes."),
+			   "encoding=None returns bytes; another encoding gives str in it (a\n"
+			   "string that does not decode: UnicodeDecodeError)."
+			   "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
 	FAST(read_many, "read_many(addrs, size, physical=False, out=None) -> memoryview\n\n"
 			"Read size bytes at each address into one buffer (len(addrs) * size), in\n"
 			"one call.  addrs: a sequence of ints, or a buffer of uint64 (array('Q'),\n"
 			"a NumPy uint64 array) used without conversion.  Raises at the first\n"
-			"failed address; try_read_many gives per-address results."),
+			"failed address; try_read_many gives per-address results.\n"
+			"ValueError: out too small.  UnsupportedError: physical reads without\n"
+			"kvm_pread (a native libkvm)."
+			"\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
 	FAST(read_scatter, "read_scatter(addrs, sizes, out=None) -> memoryview\n\n"
 			   "Read sizes[i] bytes at addrs[i] for every i in one call, packed one\n"
 			   "after another into one buffer (sum(sizes) bytes).  Both may be\n"
-			   "sequences of ints or buffers of uint64."),
+			   "sequences of ints or buffers of uint64.  ValueError: lengths differ, or out\n"
+			   "is too small."
+			   "\n\nRaises FaultError (no memory at an address), PageExcludedError (a page\n"
+		   "the dump left out), BadAddressError (an address outside 0 .. 2**64 - 1\n"
+		   "or a range past its top), ClosedError (a closed handle)."),
 	{"_bind", (PyCFunction)(void (*)(void))Reader_bind, METH_FASTCALL, "attach a handle"},
 	{"_unbind", Reader_unbind, METH_NOARGS, "detach the handle"},
 	{NULL, NULL, 0, NULL},
