@@ -190,7 +190,7 @@ def render(rows: List[Row], targets: List[Target], header: List[str], drawn: boo
                 "red: not met); the table below has the numbers.", ""]
     out += target_table(now)
     if earlier:
-        out += ["", f"### Earlier targets, kept as regression checks: "
+        out += ["", f"### Earlier targets (regression checks) and info rows: "
                 f"{sum(t.met is True for t in earlier)} of {len(earlier)} met", ""]
         out += target_table(earlier)
     out += ["", "## Measurements", "",

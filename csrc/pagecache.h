@@ -19,7 +19,8 @@ struct kvm_pagecache;
 typedef enum kvm_status (*kvm_page_fill_fn)(kvm_t *kd, void *arg,
 					     uint64_t key, unsigned char *dst);
 
-/* At most max_pages pages of page_size bytes (buffers allocated on first use);
+/* At most max_pages pages of page_size bytes (buffers from one reserved
+ * mapping, touched as they are first filled: huge pages where the kernel has them);
  * NULL with the error set (about path) when out of memory. */
 struct kvm_pagecache *kvm_pagecache_new(kvm_t *kd, size_t max_pages,
 					size_t page_size);

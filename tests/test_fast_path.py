@@ -382,3 +382,35 @@ def test_map_budget_must_be_positive(dumps):
     d = dumps["kaslr-96M"]
     with pytest.raises(ValueError if pykvm.has("options") else pykvm.UnsupportedError):
         pykvm.open(d.kallsyms, d.path("vmcore.elf"), map_budget=0)
+
+
+@pytest.mark.parametrize("fmt", ["vmcore.elf", "vmcore.kdump-zlib"])
+def test_truncated_dump_pages_other_formats(dumps, tmp_path, fmt):
+    """An ELF and a diskdump-zlib dump cut short: both paths return the same bytes and
+    fail alike; a batch over a failing page raises what the single read raises."""
+    d = dumps["kaslr-96M"]
+    data = open(d.path(fmt), "rb").read()
+    cut = tmp_path / ("cut-" + fmt)
+    cut.write_bytes(data[:len(data) * 6 // 10])
+    with pykvm.open(d.kallsyms, str(cut)) as kd:
+        pob = int.from_bytes(open_ref(d).read(d.addr("page_offset_base"), 8), "little")
+        kinds = set()
+        for pfn in range(0, 24000, 17):
+            a = pob + pfn * 4096
+            want = c_read(kd, a, 64)
+            assert fast(kd.read, a, 64) == want, hex(a)
+            buf = bytearray(64)
+            into = fast(kd.readinto, a, buf)
+            assert (bytes(buf) if into == 64 else into) == want, hex(a)
+            if isinstance(want, bytes):
+                kinds.add(bytes)
+                assert fast(kd.read_u64, a) == int.from_bytes(want[:8], "little")
+            else:
+                kinds.add(want[0])
+                assert fast(kd.read_u64, a) == c_read(kd, a, 8)
+                batch = fast(kd.read_many, array.array("Q", [a]), 64)
+                assert batch[0] is want[0] and batch[1] == want[1] and batch[3] == want[3]
+        # Past the cut every read fails as a FaultError naming the address (a cut
+        # ELF segment may be refused whole, so there need be no bytes at all).
+        failed = kinds - {bytes}
+        assert failed and all(issubclass(k, pykvm.FaultError) for k in failed)

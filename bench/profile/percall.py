@@ -42,6 +42,11 @@ RUNS = [
     ("read(a, 8), mdf-lzo warm", "vmcore.mdf-lzo", "read"),
     ("read_u64(a), mdf-lzo warm", "vmcore.mdf-lzo", "read_u64"),
     ("read(a, 8), mdf-zlib warm", "vmcore.mdf-zlib", "read"),
+    ("read_u64(a), mdf-zlib warm", "vmcore.mdf-zlib", "read_u64"),
+    ("drgn Program.read(a, 8), ELF", "vmcore.elf", "drgn_read"),
+    ("drgn Program.read_u64(a), ELF", "vmcore.elf", "drgn_read_u64"),
+    ("drgn Program.read(a, 8), mdf-lzo warm", "vmcore.mdf-lzo", "drgn_read"),
+    ("drgn Program.read(a, 8), mdf-zlib warm", "vmcore.mdf-zlib", "drgn_read"),
 ]
 
 
@@ -51,6 +56,7 @@ def main(argv):
     ap.add_argument("--label", default="this tree")
     ap.add_argument("--out", default="")
     ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--only", default="", help="run only the rows whose title contains this")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     ctx = cases.Context(quick=True)
@@ -63,6 +69,8 @@ def main(argv):
         env["PYKVM_TREE"] = args.tree
     res = {}
     for title, fmt, api in RUNS:
+        if args.only and args.only not in title:
+            continue
         base = [sys.executable, str(HERE / "pyloop.py"), d.path(fmt), d.kallsyms, str(warm), "8"]
         try:
             tot = []

@@ -1,11 +1,13 @@
 """The Python hot loop, for callgrind (run by bench/profile/profile.py).
 
     pyloop.py CORE NAMELIST ADDRFILE SIZE PASSES [read|readinto|read_u64|read_u32|read_member|
-                                                  read_many|read_scatter|slice]
+                                                  read_many|read_scatter|slice|
+                                                  drgn_read|drgn_read_u64]
 
 PYKVM_TREE=DIR takes pykvm from another checkout (to profile an older tree).
 
-("slice" is the floor: mm[o:o + SIZE] at the same bytes, offsets precomputed.)
+("slice" is the floor: mm[o:o + SIZE] at the same bytes, offsets precomputed;
+drgn_* are drgn's Program.read and read_u64 of the same addresses.)
 
 Opens with pykvm, reads every address once (warm-up), then runs PASSES
 passes between two marker calls: os.getppid() just before (callgrind
@@ -35,6 +37,13 @@ def main(core: str, namelist: str, addrfile: str, size: str, passes: str, api: s
     read, readinto, buf = kd.read, kd.readinto, bytearray(n)
     for a in addrs:
         read(a, n)
+    if api.startswith("drgn_"):  # the reference: drgn's own reads of the same addresses
+        import drgn
+        prog = drgn.Program()
+        prog.set_core_dump(core)
+        dr = prog.read if api == "drgn_read" else prog.read_u64
+        for a in addrs:
+            dr(a, n) if api == "drgn_read" else dr(a)
     if api == "slice":
         from readers import CoreMap
         cm = CoreMap(core)
@@ -65,6 +74,14 @@ def main(core: str, namelist: str, addrfile: str, size: str, passes: str, api: s
         packed, sizes = array("Q", addrs), array("Q", [n] * len(addrs))
         for _ in range(passes_n):
             kd.read_scatter(packed, sizes)
+    elif api == "drgn_read":
+        for _ in range(passes_n):
+            for a in addrs:
+                dr(a, n)
+    elif api == "drgn_read_u64":
+        for _ in range(passes_n):
+            for a in addrs:
+                dr(a)
     elif api == "slice":
         for _ in range(passes_n):
             for o in offs:

@@ -20,6 +20,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -152,21 +153,37 @@ static int parse(const char *fname, PyObject *const *args, Py_ssize_t nargs,
 	return 0;
 }
 
+/*
+ * The unsigned 64-bit value of an int.  Where unsigned long has 64 bits,
+ * PyLong_AsUnsignedLong: it folds the digits in a loop, where CPython's
+ * PyLong_AsUnsignedLongLong goes byte by byte through _PyLong_AsByteArray
+ * for any value past one digit, as every kernel address is (about 200
+ * instructions a call, a fifth of a whole small read).  Both raise
+ * OverflowError for negative and too large values.
+ */
+#if ULONG_MAX >= 0xffffffffffffffffULL
+#define as_u64(o) ((unsigned long long)PyLong_AsUnsignedLong(o))
+#define U64_ERR ((unsigned long long)(unsigned long)-1)
+#else
+#define as_u64(o) PyLong_AsUnsignedLongLong(o)
+#define U64_ERR ((unsigned long long)-1)
+#endif
+
 /* An address: any int (or __index__) in 0 .. 2**64-1, else Kvm._bad_address. */
 static int get_addr(PyObject *self, PyObject *o, uint64_t *out)
 {
 	unsigned long long v;
 
 	if (PyLong_Check(o)) {
-		v = PyLong_AsUnsignedLongLong(o);
+		v = as_u64(o);
 	} else {
 		PyObject *i = PyNumber_Index(o);
 		if (i == NULL)
 			return -1;
-		v = PyLong_AsUnsignedLongLong(i);
+		v = as_u64(i);
 		Py_DECREF(i);
 	}
-	if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+	if (v == U64_ERR && PyErr_Occurred()) {
 		if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
 			PyErr_Clear();
 			raise_from(PyObject_CallMethod(self, "_bad_address", "O", o));
