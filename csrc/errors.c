@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "kvm_private.h"
-#include "kvm_btf.h"
 
 /* ---- errors ---- */
 
@@ -124,7 +123,6 @@ void kvm_handle_free(kvm_t *kd)
 		kd->arch->close(kd);
 	kvm_file_close(&kd->core);
 	kvm_symtab_free(&kd->syms);
-	kvm_btf_free(kd);
 	free(kd->btf_path);
 	free(kd->vsegs.v);
 	free(kd->psegs.v);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "elfread.h"
+#include "kvm_btf.h"
 
 #define LIVE_CORE "/proc/kcore"
 #define LIVE_MEM "/dev/mem"
@@ -25,6 +26,9 @@ int kvm_close(kvm_t *kd)
 		errno = EINVAL;
 		return -1;
 	}
+	/* Types load on first use, never at open, so only a handle that was
+	 * returned can hold them: they are freed here, above the handle basics. */
+	kvm_btf_free(kd);
 	kvm_handle_free(kd);
 	return 0;
 }
