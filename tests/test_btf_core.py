@@ -52,6 +52,13 @@ def test_symbolize(kd):
     assert s.name == "schedule" and s.offset == 5 and s.size > 5 and s.module is None
 
 
+def test_symbolize_past_the_last_symbol_is_none(kd):
+    """Beyond the highest symbol (and outside every module) no symbol is known: None,
+    never the last symbol with a made-up offset."""
+    last = max(s.value for s in kd.all_symbols() if s.module is None)
+    assert kd.symbolize(last + 0x1000000) is None
+
+
 def test_per_cpu(kd):
     rq = kd.per_cpu("runqueues", 0)
     assert rq.type.name_str() == "struct rq"

@@ -285,8 +285,12 @@ class TypesMixin:
         j = bisect.bisect_left(values, s.value)
         s = syms[j]
         k = bisect.bisect_right(values, s.value)
-        size = values[k] - s.value if k < len(values) else 0
-        if size and addr - s.value >= size:
+        if k >= len(values):
+            # Past the last symbol nothing says where it ends: an address beyond
+            # it belongs to no known symbol (never a made-up offset).
+            return Symbolized(s.name, 0, 0, s.module) if addr == s.value else None
+        size = values[k] - s.value
+        if addr - s.value >= size:
             return None
         return Symbolized(s.name, addr - s.value, size, s.module)
 
