@@ -184,7 +184,7 @@ class Kvm(_Reader, TypesMixin):
                  print_errors: bool = False, *, foreign: bool = False,
                  excluded_zero: bool = False, cache_pages: int = 0,
                  format: Optional[str] = None, map_budget: Optional[int] = None,
-                 pread: bool = False, btf: Union[str, os.PathLike, None] = None) -> None:
+                 pread: bool = False, btf: Optional[PathArg] = None) -> None:
         self._kd = ffi.NULL
         self.prefix = errstr
         self.print_errors = print_errors
@@ -505,7 +505,9 @@ class Kvm(_Reader, TypesMixin):
             yield out.symbol()
 
     def _symbol_at(self, i: int, name: Optional[str] = None) -> Symbol:
-        """Entry i of the symbol table (named name: the name asked for)."""
+        """Entry i of the symbol table, in address order (a lookup by address
+        bisects over these instead of loading every symbol); named name, the
+        name asked for, when given."""
         out = _SymbolOut()
         if lib.pykvm_symbol(self._handle(), i, out.name, out.value, out.type, out.letter,
                             out.module) != 0:
@@ -517,21 +519,6 @@ class Kvm(_Reader, TypesMixin):
         kd = self._handle()
         self._require("symbols", "symbol iteration")
         return lib.pykvm_symcount(kd)
-
-    def _symbol_at(self, i: int) -> Symbol:
-        """The i-th symbol in address order (a lookup by address bisects over these
-        instead of loading every symbol)."""
-        kd = self._handle()
-        name = ffi.new("const char **")
-        value = ffi.new("uint64_t *")
-        typ = ffi.new("unsigned char *")
-        letter = ffi.new("char *")
-        module = ffi.new("const char **")
-        if lib.pykvm_symbol(kd, i, name, value, typ, letter, module) != 0:
-            raise IndexError(f"no symbol {i}")
-        return Symbol(ffi.string(name[0]).decode("utf-8", "replace"), value[0], typ[0],
-                      letter[0].decode("latin-1"),
-                      ffi.string(module[0]).decode() if module[0] != ffi.NULL else None)
 
     @property
     def namelist(self) -> Optional[str]:
