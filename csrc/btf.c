@@ -176,6 +176,17 @@ static int btf_from_bytes(kvm_t *kd, const void *data, size_t len,
 			"(bytes %02x %02x)", where, p[0], p[1]);
 		return -1;
 	}
+	{
+		/* The types are read as 4-byte structs where the header puts
+		 * them (the kernel requires type_off to be 4-aligned too). */
+		int big = p[0] == 0xeb;
+		uint32_t hdr_len = kvm_ld32(big, p + 4), type_off = kvm_ld32(big, p + 8);
+		if (((uint64_t)hdr_len + type_off) % 4 != 0) {
+			kvm_err(kd, EINVAL, "%s: corrupt BTF: its type section (header %u bytes, type_off %u) is not 4-byte aligned",
+				where, hdr_len, type_off);
+			return -1;
+		}
+	}
 	libbpf_set_print(quiet_print);
 	errno = 0;
 	b = base != NULL ? new_split(data, len, base)
