@@ -168,13 +168,14 @@ fixtures: deps-test ## make process cores and real kernel crash dumps (cached in
 	$(call fixture,fixtures/kernel/vmlinux_btf.py)
 
 ifeq ($(UNAME),Linux)
-test: build fixtures fuzz-deps ## run every test (the CI command): the shim, test-native, test-pythons, test-sanitize; on FreeBSD/illumos: test-platform
+test: build fixtures fuzz-deps ## run every test (the CI command): the shim, test-native, test-pythons, test-sanitize, make fuzz (TEST_FUZZ_SECONDS each); on FreeBSD/illumos: test-platform
 	@status=0; \
 	echo "== shim (pykvm/ built in place)"; \
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) $(TESTS) || status=1; \
 	$(MAKE) --no-print-directory native-run || status=1; \
 	$(MAKE) --no-print-directory pythons-run || status=1; \
 	$(MAKE) --no-print-directory sanitize-run || status=1; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) || status=1; \
 	exit $$status
 else
 test: test-platform
@@ -239,6 +240,8 @@ test-platform: build ## on FreeBSD/illumos (the VM CI): build against the platfo
 # tests and every target once over its seeds and regressions.
 FUZZ_TARGETS := elf kdump images namelist kallsyms pgtable btf
 FUZZ_SECONDS ?= 30
+# make test fuzzes each target this long too: new inputs, not only the kept ones.
+TEST_FUZZ_SECONDS ?= 10
 FUZZ_ARGS ?=
 FUZZ_DIR := build/fuzz
 FUZZ_CC ?= clang
