@@ -16,6 +16,8 @@ import mmap
 import random
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import drgn
@@ -297,6 +299,23 @@ def test_scan_covers_every_range(images):
         info = kd.info
     assert info["vmcoreinfo_scan_bytes"] == sum(e - s + 1 for s, e in im.ram)
     assert info["vmcoreinfo_scan_ns"] > 0
+
+
+def test_scan_keeps_memory_bounded(images):
+    """Scanning all of a 256 MiB image reads it a chunk at a time: the process's peak
+    RSS grows by far less than the image (mapping it all would add 256 MiB)."""
+    im = images
+    size = Path(im.path("memory-novmci.lime")).stat().st_size
+    code = ("import resource, sys, pykvm\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "kd = pykvm.open(sys.argv[1], sys.argv[2])\n"
+            "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "print((after - before) * 1024)\n")
+    res = subprocess.run([sys.executable, "-c", code, im.kallsyms,
+                          im.path("memory-novmci.lime")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    grown = int(res.stdout)
+    assert size > 200 << 20 and grown < 64 << 20, (grown, size)
 
 
 # ---- convert: an ELF vmcore drgn opens ----
