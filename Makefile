@@ -69,12 +69,12 @@ PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_co
 	tests/test_process_cores.py tests/test_kernel_dumps.py tests/test_malformed.py \
 	tests/test_speed_api.py tests/test_namelists.py
 PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
-# Run once, against the shim: set-up and packaging, the shim's own parsers on hostile input, and the
+# Run once, against the shim: set-up and packaging, the shim's own parsers on hostile input and its soak, and the
 # layers above libkvm (types, kernel tools, CLI table), which call the same entry points in every build.
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
 	tests/test_typing.py tests/test_docstrings.py tests/test_man_docs.py \
 	tests/test_cli_table.py tests/test_btf_core.py tests/test_btf_layouts.py tests/test_btf_guest.py \
-	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py $(wildcard tests/test_linux_*.py)
+	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py tests/test_soak.py $(wildcard tests/test_linux_*.py)
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
