@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import bisect
 import errno as _errno
-from typing import Iterator, List, NamedTuple, Optional, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple,
+                    Union, overload)
 
-from ..errors import FaultError, KvmFormatError, SymbolNotFoundError
+from ..errors import FaultError, KvmError, KvmFormatError, SymbolNotFoundError
 from .decls import GLOBALS, parse_declaration
 from .objects import Object, _split_path
 from .typesys import Type, TypeTable
+
+if TYPE_CHECKING:
+    from .._fast import Address
+    from ..kvm import Symbol
 
 # A list longer than this is taken as corrupt (no kernel list comes near).
 LIST_LIMIT = 10_000_000
@@ -32,8 +37,37 @@ class TypesMixin:
     """Kernel types and objects on a Kvm (the methods live here)."""
 
     _btf_table: Optional[TypeTable] = None
-    _btf_decls: Optional[dict] = None
-    _sym_index = None
+    _btf_decls: Optional[Dict[str, Union[str, Type]]] = None
+    _sym_index: Optional[Tuple[List[int], List[Symbol]]] = None
+
+    if TYPE_CHECKING:
+        # What the class this is mixed into provides (pykvm.Kvm, and its base
+        # pykvm._fast.Reader), for the methods here, Object and TypeTable.
+        prefix: Optional[str]
+
+        def _handle(self) -> Any: ...
+        def _error(self, default_errno: int = ...) -> KvmError: ...
+        def _fact(self, key: str, default: object = ...) -> object: ...
+        def symbol(self, name: str) -> int: ...
+        def all_symbols(self) -> Iterator[Symbol]: ...
+        @property
+        def byteorder(self) -> str: ...
+        def read(self, addr: Address, size: int, physical: bool = ...) -> bytes: ...
+        def read_u32(self, addr: Address, physical: bool = ...) -> int: ...
+        def read_pointer(self, addr: Address, physical: bool = ...) -> int: ...
+        def read_member(self, addr: Address, offset: int, size: int, signed: bool = ...,
+                        bit_offset: int = ..., bit_size: int = ...) -> int: ...
+        @overload
+        def read_cstring(self, addr: Address, maxlen: int = ..., physical: bool = ...,
+                         encoding: str = ...) -> str: ...
+        @overload
+        def read_cstring(self, addr: Address, maxlen: int, physical: bool,
+                         encoding: None) -> bytes: ...
+        @overload
+        def read_cstring(self, addr: Address, maxlen: int = ..., physical: bool = ..., *,
+                         encoding: None) -> bytes: ...
+        def read_cstring(self, addr: Address, maxlen: int = ..., physical: bool = ...,
+                         encoding: Optional[str] = ...) -> Union[str, bytes]: ...
 
     # ---- types ----
 
@@ -42,12 +76,12 @@ class TypesMixin:
         """The kernel's type table (BTF, loaded on first use)."""
         t = self._btf_table
         if t is None:
-            self._handle()  # type: ignore[attr-defined]
+            self._handle()
             t = self._btf_table = TypeTable(self)
         return t
 
-    def _btf_error(self):
-        return self._error(_errno.EINVAL)  # type: ignore[attr-defined]
+    def _btf_error(self) -> KvmError:
+        return self._error(_errno.EINVAL)
 
     def type(self, name: Union[str, Type]) -> Type:
         """A kernel type by C name ('struct task_struct', 'u64', 'char *')."""
@@ -64,7 +98,7 @@ class TypesMixin:
         bits, _, _ = self._member_path(self.types.lookup(type), member)
         return bits // 8
 
-    def _member_path(self, t: Type, path: str):
+    def _member_path(self, t: Type, path: str) -> Tuple[int, int, Type]:
         bits = 0
         size = 0
         cur = t
@@ -86,15 +120,15 @@ class TypesMixin:
                 bits += b
         return bits, size, cur
 
-    def member_reader(self, type: Union[str, Type], path: str):
+    def member_reader(self, type: Union[str, Type], path: str) -> Callable[[int], int]:
         """A function addr -> the integer member path of the type at addr
         (ints, enums, pointers, bitfields): the lookup done once, each call
         one read in C.  For loops over many objects of one type."""
         off, size, signed, bo, bs = self._member_int_layout(self.types.lookup(type), path)
-        rm = self.read_member  # type: ignore[attr-defined]
+        rm = self.read_member
         return lambda addr: rm(addr, off, size, signed, bo, bs)
 
-    def _member_int_layout(self, t: Type, path: str):
+    def _member_int_layout(self, t: Type, path: str) -> Tuple[int, int, bool, int, int]:
         bits, bsize, mt = self._member_path(t, path)
         r = mt.resolve()
         if r.kind == "ptr":
@@ -113,6 +147,7 @@ class TypesMixin:
 
     def declare(self, declaration: str, type: Union[str, Type, None] = None) -> None:
         """Declare a global: declare('struct foo *bar') or declare('bar', 'struct foo *')."""
+        typ: Union[str, Type]
         if type is None:
             name, typ = parse_declaration(declaration)
         else:
@@ -142,7 +177,7 @@ class TypesMixin:
             return where if type is None else where.cast(type)
         if isinstance(where, str):
             t = self.declared_type(where) if type is None else self.types.lookup(type)
-            addr = self.symbol(where)  # type: ignore[attr-defined]
+            addr = self.symbol(where)
             return Object(self, addr, t)
         if type is None:
             raise TypeError("an object at an address needs type=")
@@ -160,19 +195,19 @@ class TypesMixin:
         t = self.types.lookup(type)
         return Object(self, addr - self.offsetof(t, member), t)
 
-    def _head_address(self, head) -> int:
+    def _head_address(self, head: Union[int, str, Object]) -> int:
         if isinstance(head, Object):
             return int(head) if head.type.resolve().kind == "ptr" else head.address
         if isinstance(head, str):
-            return self.symbol(head)  # type: ignore[attr-defined]
+            return self.symbol(head)
         return int(head)
 
-    def list_for_each(self, head, limit: int = LIST_LIMIT) -> Iterator[int]:
+    def list_for_each(self, head: Union[int, str, Object], limit: int = LIST_LIMIT) -> Iterator[int]:
         """Addresses of the list_head nodes of a circular list (head excluded)."""
         head_addr = self._head_address(head)
         next_off = self.offsetof("struct list_head", "next")
-        rp = self.read_pointer  # type: ignore[attr-defined]
-        seen = set()
+        rp = self.read_pointer
+        seen: Set[int] = set()
         pos = rp(head_addr + next_off)
         n = 0
         while pos != head_addr:
@@ -190,7 +225,7 @@ class TypesMixin:
             yield pos
             pos = rp(pos + next_off)
 
-    def list_for_each_entry(self, type: Union[str, Type], head, member: str,
+    def list_for_each_entry(self, type: Union[str, Type], head: Union[int, str, Object], member: str,
                             limit: int = LIST_LIMIT) -> Iterator[Object]:
         """The entries of a circular list: head is a list_head Object, its
         address or a symbol; type and member say where each entry's
@@ -200,7 +235,7 @@ class TypesMixin:
         for pos in self.list_for_each(head, limit):
             yield Object(self, pos - off, t)
 
-    def hlist_for_each_entry(self, type: Union[str, Type], head, member: str,
+    def hlist_for_each_entry(self, type: Union[str, Type], head: Union[int, str, Object], member: str,
                              limit: int = LIST_LIMIT) -> Iterator[Object]:
         """The entries of an hlist (NULL-terminated) from its hlist_head."""
         t = self.types.lookup(type)
@@ -208,8 +243,8 @@ class TypesMixin:
         head_addr = self._head_address(head)
         first_off = self.offsetof("struct hlist_head", "first")
         next_off = self.offsetof("struct hlist_node", "next")
-        rp = self.read_pointer  # type: ignore[attr-defined]
-        seen = set()
+        rp = self.read_pointer
+        seen: Set[int] = set()
         pos = rp(head_addr + first_off)
         n = 0
         while pos:
@@ -229,11 +264,11 @@ class TypesMixin:
         nr = self._nr_cpu_ids()
         if not 0 <= cpu < nr:
             raise IndexError(f"cpu {cpu} out of range (nr_cpu_ids {nr})")
-        return self.read_pointer(self.symbol("__per_cpu_offset") + cpu * self.types.word)  # type: ignore[attr-defined]
+        return self.read_pointer(self.symbol("__per_cpu_offset") + cpu * self.types.word)
 
     def _nr_cpu_ids(self) -> int:
         try:
-            return self.read_u32(self.symbol("nr_cpu_ids"))  # type: ignore[attr-defined]
+            return self.read_u32(self.symbol("nr_cpu_ids"))
         except SymbolNotFoundError:
             return 1 << 13
 
@@ -257,10 +292,10 @@ class TypesMixin:
 
     # ---- address -> symbol ----
 
-    def _symbol_index(self):
+    def _symbol_index(self) -> Tuple[List[int], List[Symbol]]:
         idx = self._sym_index
         if idx is None:
-            syms = [s for s in self.all_symbols()  # type: ignore[attr-defined]
+            syms = [s for s in self.all_symbols()
                     if s.letter not in ("a", "A", "U", "w", "v")]
             syms.sort(key=lambda s: s.value)
             values = [s.value for s in syms]
@@ -273,7 +308,7 @@ class TypesMixin:
         # Module code first, from the modules' own symbol tables in the dump (kernel
         # knowledge, kept in pykvm.linux): the handle's tables lack modules loaded later.
         from ..linux.modsyms import module_symbolize
-        m = module_symbolize(self, addr)
+        m = module_symbolize(self, addr)  # type: ignore[arg-type]  # self: the Kvm this is mixed into
         if m is not None:
             return Symbolized(m.name, m.offset, m.size, m.module)
         values, syms = self._symbol_index()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno as _errno
 import functools
 import struct
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, SupportsIndex, Tuple, Union, overload
 
 from ..errors import KvmFormatError
 from .typesys import Type
+
+if TYPE_CHECKING:
+    from .helpers import TypesMixin
 
 _MAX_VALUE_BYTES = 1 << 24  # .value() of a bigger object is refused
 _MAX_STRING = 1 << 16
@@ -30,7 +33,7 @@ class Object:
 
     __slots__ = ("_kvm", "address", "type", "_bits")
 
-    def __init__(self, kvm, address: int, type: Type, bits: Optional[tuple] = None):
+    def __init__(self, kvm: TypesMixin, address: int, type: Type, bits: Optional[Tuple[int, int]] = None):
         self._kvm = kvm
         self.address = address
         self.type = type
@@ -48,7 +51,7 @@ class Object:
                 obj = obj._member(part)
         return obj
 
-    def member_reader(self, path: str):
+    def member_reader(self, path: str) -> Callable[[], int]:
         """A function of no arguments reading the integer member path of
         this object (looked up once; each call is one read in C)."""
         off, size, signed, bo, bs = self._kvm._member_int_layout(self.type, path)
@@ -88,7 +91,7 @@ class Object:
             raise AttributeError(name)
         return self._member(name)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Union[str, SupportsIndex]) -> "Object":
         if isinstance(key, str):
             return self.member(key)
         i = key.__index__()
@@ -112,14 +115,14 @@ class Object:
             raise TypeError(f"{self.type.name_str()} has no length")
         return t.nelems
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator["Object"]:
         t = self.type.resolve()
         if t.kind != "array":
             raise TypeError(f"{self.type.name_str()} is not an array")
         for i in range(t.nelems):
             yield self[i]
 
-    def __dir__(self):
+    def __dir__(self) -> List[str]:
         names = list(object.__dir__(self))
         try:
             names += list(self.type.resolve().member_index())
@@ -138,8 +141,8 @@ class Object:
             rd = self.type._reader
             if rd is None:
                 rd = self.type._reader = _reader_name(self.type.resolve())
-            if rd:
-                return getattr(self._kvm, rd)(self.address)
+            if rd:  # rd names a read_* method of the Kvm: each returns an int
+                return getattr(self._kvm, rd)(self.address)  # type: ignore[no-any-return]
         t = self.type.resolve()
         k = t.kind
         kvm = self._kvm
@@ -151,7 +154,8 @@ class Object:
             signed = t.is_signed if k == "int" else bool(t.kflag)
             little = kvm.byteorder == "little"
             if bits is None:
-                return _int_of(kvm.read(self.address, size), little, signed)
+                # an int's size is known
+                return _int_of(kvm.read(self.address, size), little, signed)  # type: ignore[arg-type]
             boff, bsize = bits
             nbytes = (boff + bsize + 7) // 8
             raw = _int_of(kvm.read(self.address, nbytes), little, False)
@@ -180,8 +184,9 @@ class Object:
             fmt = {4: "f", 8: "d"}.get(t.size)  # type: ignore[arg-type]
             if fmt is None:
                 raise TypeError(f"{t.name_str()}: no Python float of {t.size} bytes")
-            return struct.unpack(("<" if self._kvm.byteorder == "little" else ">") + fmt,
-                                 self._raw(t.size))[0]  # type: ignore[arg-type]
+            f: float = struct.unpack(("<" if self._kvm.byteorder == "little" else ">") + fmt,
+                                     self._raw(t.size))[0]  # type: ignore[arg-type]
+            return f
         return float(int(self))
 
     def value(self) -> Any:
@@ -218,13 +223,20 @@ class Object:
         if k in ("struct", "union"):
             if (t.size or 0) > _MAX_VALUE_BYTES:
                 raise ValueError(f"{t.name_str()} is {t.size} bytes: read its members")
-            out = {}
+            out: Dict[str, Any] = {}
             for name in t.member_index():
                 out[name] = self._member(name)._value(depth + 1)
             return out
         raise TypeError(f"{self.type.name_str()} has no value")
 
-    def string(self, maxlen: int = _MAX_STRING, encoding: Optional[str] = "utf-8"):
+    @overload
+    def string(self, maxlen: int = ..., encoding: str = ...) -> str: ...
+    @overload
+    def string(self, maxlen: int, encoding: None) -> bytes: ...
+    @overload
+    def string(self, maxlen: int = ..., *, encoding: None) -> bytes: ...
+
+    def string(self, maxlen: int = _MAX_STRING, encoding: Optional[str] = "utf-8") -> Union[str, bytes]:
         """A char array up to its first NUL, or the string a char * points to."""
         t = self.type.resolve()
         if t.kind == "array" and t.target.resolve().is_char:  # type: ignore[union-attr]
@@ -251,7 +263,7 @@ class Object:
     def address_of(self) -> int:
         return self.address
 
-    def cast(self, type) -> "Object":
+    def cast(self, type: Union[str, Type]) -> "Object":
         """The same address seen as another type."""
         return Object(self._kvm, self.address, self._kvm.type(type))
 
@@ -296,9 +308,9 @@ def _reader_name(t: Type) -> str:
     return ""
 
 
-def _split_path(path: str) -> List:
+def _split_path(path: str) -> List[Union[str, int]]:
     """'a.b[3].c' / 'a->b' -> ['a', 'b', 3, 'c']."""
-    out: List = []
+    out: List[Union[str, int]] = []
     for part in path.replace("->", ".").split("."):
         part = part.strip()
         if not part:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno as _errno
 import re
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 from .._kvm import ffi, lib
-from ..errors import KvmFormatError, UnsupportedError
+from ..errors import KvmError, KvmFormatError, UnsupportedError
+
+if TYPE_CHECKING:
+    from .helpers import TypesMixin
 
 # BTF_KIND_* (linux/btf.h).
 KINDS = {
@@ -132,14 +135,14 @@ class Type:
         """This type without typedefs and qualifiers (const, volatile, ...)."""
         r = self._resolved
         if r is None:
-            r = self
+            t: Type = self
             hops = 0
-            while r.kind in _QUALIFIERS:
-                r = r.target  # type: ignore[assignment]
+            while t.kind in _QUALIFIERS:
+                t = t.target  # type: ignore[assignment]  # a qualifier's target is a type
                 hops += 1
                 if hops > 64:
                     raise KvmFormatError(_errno.EINVAL, f"BTF: typedef/qualifier loop at type {self.id}")
-            self._resolved = r
+            self._resolved = r = t
         return r
 
     def unqualified(self) -> "Type":
@@ -302,7 +305,7 @@ class Type:
 class TypeTable:
     """The types of one open kernel, loaded from its BTF on the first question."""
 
-    def __init__(self, kvm) -> None:
+    def __init__(self, kvm: TypesMixin) -> None:
         self._kvm = kvm
         self._lock = threading.Lock()
         self._types: Dict[int, Type] = {}
@@ -315,10 +318,10 @@ class TypeTable:
 
     # ---- the C calls ----
 
-    def _kd(self):
+    def _kd(self) -> Any:
         return self._kvm._handle()
 
-    def _fail(self):
+    def _fail(self) -> KvmError:
         return self._kvm._btf_error()
 
     def ensure(self) -> int:
@@ -376,7 +379,7 @@ class TypeTable:
             cm = self._cm
             kd = self._kd()
             for i in range(t.vlen):
-                if lib.pykvm_btf_member(kd, t.id, i, cm) != 0:
+                if lib.pykvm_btf_member(kd, t.id, i, cm) != 0:  # type: ignore[arg-type]  # a BTF type: an id
                     raise self._fail()
                 raw.append((ffi.string(cm.name).decode("utf-8", "replace") or None, cm.type,
                             cm.bit_offset, cm.bit_size))
@@ -385,12 +388,12 @@ class TypeTable:
         return out
 
     def enumerators_of(self, t: Type) -> List[Tuple[str, int]]:
-        out = []
+        out: List[Tuple[str, int]] = []
         with self._lock:
             cm = self._cm
             kd = self._kd()
             for i in range(t.vlen):
-                if lib.pykvm_btf_member(kd, t.id, i, cm) != 0:
+                if lib.pykvm_btf_member(kd, t.id, i, cm) != 0:  # type: ignore[arg-type]  # a BTF type: an id
                     raise self._fail()
                 v = cm.value
                 if t.kind == "enum64" and not t.kflag and v < 0:
@@ -428,7 +431,7 @@ class TypeTable:
 
     # ---- names ----
 
-    def lookup(self, spec) -> Type:
+    def lookup(self, spec: Union[str, Type]) -> Type:
         """A Type from a Type or a C type name: 'struct task_struct',
         'unsigned long', 'u64', 'struct list_head *', 'char [16]'."""
         if isinstance(spec, Type):
