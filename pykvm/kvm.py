@@ -6,14 +6,22 @@ import errno as _errno
 import os
 import struct
 import sys
-from typing import (Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence, SupportsIndex,
-                    Tuple, TypedDict, Union, cast)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapping, Optional, Sequence,
+                    SupportsIndex, Tuple, TypedDict, Union, cast)
 
 from ._fast import Reader as _Reader, setup as _fast_setup
 from ._kvm import ffi, lib
 from .errors import (BadAddressError, ClosedError, KvmError, SymbolNotFoundError, UnsupportedError,
                      error_for)
 from .btf.helpers import TypesMixin
+
+if TYPE_CHECKING:
+    from .linux.cpus import CpuRegs
+    from .linux.layout import Layout
+    from .linux.modsyms import ModuleSymbols
+    from .linux.orc import OrcTable, Unwinder
+    from .linux.stack import Symbolizer
+    from .linux.vmcoreinfo import VmcoreInfo
 
 Buffer = Union[bytearray, memoryview]
 #: A file name: str, bytes or a path object.
@@ -178,6 +186,16 @@ class Kvm(_Reader, TypesMixin):
     read_member, read_cstring, read_many, read_scatter) are methods of the C
     base class, pykvm._fast.Reader: one call from Python into the library.
     """
+
+    if TYPE_CHECKING:
+        # What pykvm.linux keeps on the handle, set on first use (absent until then).
+        _linux_cpu_regs: List[CpuRegs]
+        _linux_layout: Layout
+        _linux_modsyms: Optional[ModuleSymbols]
+        _linux_kernel_orc: OrcTable
+        _linux_unwinder: Unwinder
+        _linux_symbolizer: Symbolizer
+        _linux_vmcoreinfo: VmcoreInfo
 
     def __init__(self, namelist: Optional[PathArg] = None, corefile: Optional[CoreArg] = None,
                  swapfile: Optional[PathArg] = None, flag: int = os.O_RDONLY, errstr: Optional[str] = None,

@@ -5,7 +5,10 @@ QEMU's per-CPU state notes.  x86-64 only.
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["CpuRegs", "cpu_registers", "REG_NAMES"]
 
@@ -29,7 +32,7 @@ class CpuRegs(NamedTuple):
     source: str         # "prstatus" or "qemu"
 
 
-def _notes(kd) -> bytes:
+def _notes(kd: Kvm) -> bytes:
     from .._kvm import ffi, lib
     kd._require("notes", "the CPUs' saved registers (the dump's notes)")
     h = kd._handle()
@@ -41,7 +44,7 @@ def _notes(kd) -> bytes:
     return bytes(ffi.buffer(buf, n))
 
 
-def _parse(buf: bytes):
+def _parse(buf: bytes) -> Iterator[Tuple[bytes, int, bytes]]:
     pos = 0
     while len(buf) - pos >= 12:
         namesz, descsz, ntype = struct.unpack_from("<III", buf, pos)
@@ -54,10 +57,10 @@ def _parse(buf: bytes):
         pos += 12 + nlen + dlen
 
 
-def cpu_registers(kd) -> List[CpuRegs]:
+def cpu_registers(kd: Kvm) -> List[CpuRegs]:
     """One entry per CPU: PRSTATUS notes when there are any (they carry the crash-time
     registers of a kdump), else QEMU's CPU state notes."""
-    cached = getattr(kd, "_linux_cpu_regs", None)
+    cached: Optional[List[CpuRegs]] = getattr(kd, "_linux_cpu_regs", None)
     if cached is not None:
         return cached
     pr: List[CpuRegs] = []

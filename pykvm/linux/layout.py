@@ -7,14 +7,17 @@ version lacks is None; a missing type system raises UnsupportedError naming the 
 from __future__ import annotations
 
 import errno
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import KvmError, UnsupportedError
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["layout", "offsetof", "sizeof"]
 
 
-def _types(kd):
+def _types(kd: Kvm) -> Kvm:
     from .. import has
     if not has("btf"):
         kd._require("btf", "kernel types (BTF), which the tasks, modules and stacks need,")
@@ -22,16 +25,16 @@ def _types(kd):
     return kd
 
 
-def offsetof(kd, type_name: str, path: str) -> int:
+def offsetof(kd: Kvm, type_name: str, path: str) -> int:
     """Byte offset of a member path ("thread.sp") in a type ("struct task_struct")."""
     return kd.offsetof(type_name, path)
 
 
-def sizeof(kd, type_name: str) -> int:
+def sizeof(kd: Kvm, type_name: str) -> int:
     return kd.sizeof(type_name)
 
 
-def _opt(kd, type_name: str, *paths: str) -> Optional[int]:
+def _opt(kd: Kvm, type_name: str, *paths: str) -> Optional[int]:
     for p in paths:
         try:
             return offsetof(kd, type_name, p)
@@ -40,14 +43,21 @@ def _opt(kd, type_name: str, *paths: str) -> Optional[int]:
     return None
 
 
+def _needed(kd: Kvm, type_name: str, *paths: str) -> int:
+    """_opt for a member the tools reading it use without a check: typed int for them,
+    yet None (as _opt gives) on a kernel without it, so that a Layout is still made there
+    and only a tool that reads the member fails."""
+    return _opt(kd, type_name, *paths)  # type: ignore[return-value]
+
+
 class Layout:
-    def __init__(self, kd):
+    def __init__(self, kd: Kvm) -> None:
         _types(kd)
         ts = "struct task_struct"
         self.pid = offsetof(kd, ts, "pid")
         self.tgid = offsetof(kd, ts, "tgid")
         self.comm = offsetof(kd, ts, "comm")
-        self.state = _opt(kd, ts, "__state", "state")
+        self.state = _needed(kd, ts, "__state", "state")
         self.exit_state = offsetof(kd, ts, "exit_state")
         self.cpu = _opt(kd, ts, "thread_info.cpu", "cpu")
         self.real_parent = offsetof(kd, ts, "real_parent")
@@ -66,28 +76,28 @@ class Layout:
         self.mod_name = offsetof(kd, m, "name")
         self.mod_state = offsetof(kd, m, "state")
         self.mod_refcnt = _opt(kd, m, "refcnt")
-        self.mod_core_base = _opt(kd, m, "core_layout.base")
-        self.mod_core_size = _opt(kd, m, "core_layout.size")
-        self.mod_core_text_size = _opt(kd, m, "core_layout.text_size")
-        self.mod_init_size = _opt(kd, m, "init_layout.size")
-        self.mod_kallsyms = _opt(kd, m, "kallsyms")
-        self.mod_num_orcs = _opt(kd, m, "arch.num_orcs")
-        self.mod_orc_ip = _opt(kd, m, "arch.orc_unwind_ip")
-        self.mod_orc = _opt(kd, m, "arch.orc_unwind")
+        self.mod_core_base = _needed(kd, m, "core_layout.base")
+        self.mod_core_size = _needed(kd, m, "core_layout.size")
+        self.mod_core_text_size = _needed(kd, m, "core_layout.text_size")
+        self.mod_init_size = _needed(kd, m, "init_layout.size")
+        self.mod_kallsyms = _needed(kd, m, "kallsyms")
+        self.mod_num_orcs = _needed(kd, m, "arch.num_orcs")
+        self.mod_orc_ip = _needed(kd, m, "arch.orc_unwind_ip")
+        self.mod_orc = _needed(kd, m, "arch.orc_unwind")
         self.mod_source_list = _opt(kd, m, "source_list")
         self.use_source_list = _opt(kd, "struct module_use", "source_list")
-        self.use_source = _opt(kd, "struct module_use", "source")
+        self.use_source = _needed(kd, "struct module_use", "source")
         self.tk_ktime_sec = _opt(kd, "struct timekeeper", "ktime_sec")
         self.tk_offs_boot = _opt(kd, "struct timekeeper", "offs_boot")
         k = "struct mod_kallsyms"
-        self.ks_symtab = _opt(kd, k, "symtab")
-        self.ks_num = _opt(kd, k, "num_symtab")
-        self.ks_strtab = _opt(kd, k, "strtab")
+        self.ks_symtab = _needed(kd, k, "symtab")
+        self.ks_num = _needed(kd, k, "num_symtab")
+        self.ks_strtab = _needed(kd, k, "strtab")
         self.ks_typetab = _opt(kd, k, "typetab")
 
 
-def layout(kd) -> Layout:
-    cached = getattr(kd, "_linux_layout", None)
+def layout(kd: Kvm) -> Layout:
+    cached: Optional[Layout] = getattr(kd, "_linux_layout", None)
     if cached is None:
         cached = Layout(kd)
         try:

@@ -9,10 +9,13 @@ running to the module's next symbol (at most to the end of the module's text).
 from __future__ import annotations
 
 import bisect
-from typing import List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, List, Literal, NamedTuple, Optional, Tuple, Union
 
 from ..errors import KvmError, UnsupportedError
 from .modules import Module, lsmod, module_symbols
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["ModuleSymbol", "ModuleSymbols", "module_symbols_of", "module_symbolize"]
 
@@ -32,11 +35,12 @@ def _mapping_symbol(name: str) -> bool:
 class _Loaded:
     """One module: its core range, text end and symbols sorted by address."""
 
-    def __init__(self, kd, m: Module):
+    def __init__(self, kd: Kvm, m: Module) -> None:
+        address: int = m.address  # type: ignore[assignment]  # ModuleSymbols keeps modules with one
         self.module = m
-        self.start = m.address
-        self.end = m.address + (m.size or 0)
-        self.text_end = m.address + (m.text_size or m.size or 0)
+        self.start = address
+        self.end = address + (m.size or 0)
+        self.text_end = address + (m.text_size or m.size or 0)
         self._syms: Optional[List[Tuple[int, str]]] = None
         self._values: List[int] = []
         self._kd = kd
@@ -70,7 +74,7 @@ class _Loaded:
 class ModuleSymbols:
     """Every loaded module's range, read once; a module's symbols on its first lookup."""
 
-    def __init__(self, kd):
+    def __init__(self, kd: Kvm) -> None:
         mods = [m for m in lsmod(kd) if not m.error and m.address and m.size]
         self.loaded = sorted((_Loaded(kd, m) for m in mods), key=lambda x: x.start)
         self.starts = [x.start for x in self.loaded]
@@ -92,10 +96,12 @@ class ModuleSymbols:
             return None
 
 
-def module_symbols_of(kd) -> Optional[ModuleSymbols]:
+def module_symbols_of(kd: Kvm) -> Optional[ModuleSymbols]:
     """The handle's ModuleSymbols (made once); None when the dump's modules cannot be read
     (no kernel types, no module list: a process core, a kernel without modules)."""
-    cached = getattr(kd, "_linux_modsyms", False)
+    # getattr's type makes the default a bool: False is all it can be here
+    cached: Union[ModuleSymbols, None, Literal[False]] = getattr(  # type: ignore[assignment]
+        kd, "_linux_modsyms", False)
     if cached is not False:
         return cached
     try:
@@ -109,7 +115,7 @@ def module_symbols_of(kd) -> Optional[ModuleSymbols]:
     return ms
 
 
-def module_symbolize(kd, addr: int) -> Optional[ModuleSymbol]:
+def module_symbolize(kd: Kvm, addr: int) -> Optional[ModuleSymbol]:
     """addr named from its module's own symbols; None when no loaded module holds it."""
     ms = module_symbols_of(kd)
     return ms.lookup(addr) if ms is not None else None

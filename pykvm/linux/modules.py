@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import KvmError, UnsupportedError
 from .orc import OrcTable
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
+    from .layout import Layout
 
 __all__ = ["Module", "lsmod", "orc_finder", "module_symbols"]
 
@@ -30,8 +34,8 @@ class Module(NamedTuple):
     text_size: Optional[int] = None
     error: Optional[str] = None
 
-    def as_json(self) -> dict:
-        d = {"name": self.name, "size": self.size, "refcount": self.refcount,
+    def as_json(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"name": self.name, "size": self.size, "refcount": self.refcount,
              "address": self.address, "state": self.state, "used_by": self.used_by,
              "module": self.module}
         if self.error:
@@ -45,7 +49,7 @@ class Module(NamedTuple):
         return f"{self.name} {self.size} {ref} {used} {self.state} {self.address:#x}"
 
 
-def _module_addrs(kd, L):
+def _module_addrs(kd: Kvm, L: Layout) -> Iterator[int]:
     from .tasks import _list
     try:
         head = kd.symbol("modules")
@@ -55,7 +59,7 @@ def _module_addrs(kd, L):
     return _list(kd, head, L.mod_list, MAX_MODULES)
 
 
-def _read_module(kd, L, m: int) -> Module:
+def _read_module(kd: Kvm, L: Layout, m: int) -> Module:
     from .tasks import _list
     try:
         name = kd.read(m + L.mod_name, MODULE_NAME_LEN).split(b"\0", 1)[0].decode(
@@ -80,7 +84,7 @@ def _read_module(kd, L, m: int) -> Module:
     return Module(name, size, ref, base, state, used, m, text, err)
 
 
-def lsmod(kd) -> List[Module]:
+def lsmod(kd: Kvm) -> List[Module]:
     """Every module on the list, in list order (newest first, as /proc/modules)."""
     from .layout import layout
     L = layout(kd)
@@ -93,7 +97,7 @@ def lsmod(kd) -> List[Module]:
     return out
 
 
-def module_symbols(kd, mod: Module) -> List[Tuple[int, str, str]]:
+def module_symbols(kd: Kvm, mod: Module) -> List[Tuple[int, str, str]]:
     """(address, name, type letter) from the module's own kallsyms (mod->kallsyms)."""
     from .layout import layout
     L = layout(kd)
@@ -108,7 +112,7 @@ def module_symbols(kd, mod: Module) -> List[Tuple[int, str, str]]:
     types = kd.read(typetab, n) if typetab else b"t" * n
     names_end = max((_SYM.unpack_from(raw, i * _SYM.size)[0] for i in range(n)), default=0)
     strings = kd.read(strtab, names_end + 256) if n else b""
-    out = []
+    out: List[Tuple[int, str, str]] = []
     for i in range(1, n):
         st_name, _info, _other, _shndx, value, _size = _SYM.unpack_from(raw, i * _SYM.size)
         name = strings[st_name:strings.index(b"\0", st_name)].decode("utf-8", "replace") \
@@ -118,7 +122,7 @@ def module_symbols(kd, mod: Module) -> List[Tuple[int, str, str]]:
     return out
 
 
-def orc_finder(kd) -> Optional[Callable[[int], Optional[OrcTable]]]:
+def orc_finder(kd: Kvm) -> Optional[Callable[[int], Optional[OrcTable]]]:
     """ip -> the ORC table of the module whose text holds ip (None: no module's); None when
     the dump's types are not available."""
     try:
@@ -136,7 +140,7 @@ def orc_finder(kd) -> Optional[Callable[[int], Optional[OrcTable]]]:
             except KvmError:
                 return None
         for m in mods:
-            if m.address <= ip < m.address + (m.text_size or m.size or 0):
+            if m.address <= ip < m.address + (m.text_size or m.size or 0):  # type: ignore[operator]  # mods have one
                 if m.module not in cache:
                     try:
                         n = kd.read_u32(m.module + L.mod_num_orcs)

@@ -10,9 +10,12 @@ offsets, each relative to its own address, sorted) and ``__start_orc_unwind`` (6
 from __future__ import annotations
 
 import struct
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import KvmError
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["OrcTable", "OrcEntry", "Frame", "Unwinder", "kernel_orc"]
 
@@ -48,7 +51,7 @@ class Frame(NamedTuple):
 class OrcTable:
     """One text range's ORC: ``count`` entries; ip_table is relative (s32 per entry)."""
 
-    def __init__(self, kd, ip_table: int, entries: int, count: int, name: str = "vmlinux"):
+    def __init__(self, kd: Kvm, ip_table: int, entries: int, count: int, name: str = "vmlinux") -> None:
         if not 0 < count <= _MAX_ORCS:
             raise KvmError(22, f"{name}: implausible ORC table size {count}")
         # Entries are read as a lookup needs them (a bisection reads ~20), not the whole
@@ -114,8 +117,8 @@ def _orc_version(raw: bytes, count: int) -> int:
     return 2 if bit11 else 1
 
 
-def kernel_orc(kd) -> OrcTable:
-    cached = getattr(kd, "_linux_kernel_orc", None)
+def kernel_orc(kd: Kvm) -> OrcTable:
+    cached: Optional[OrcTable] = getattr(kd, "_linux_kernel_orc", None)
     if cached is not None:
         return cached
     start = kd.symbol("__start_orc_unwind_ip")
@@ -134,14 +137,15 @@ def kernel_orc(kd) -> OrcTable:
 class Unwinder:
     """Walks one stack.  tables: ORC tables to search (kernel first, then modules)."""
 
-    def __init__(self, kd, tables: Sequence[OrcTable],
-                 module_tables: Optional[Callable[[int], Optional[OrcTable]]] = None):
+    def __init__(self, kd: Kvm, tables: Sequence[OrcTable],
+                 module_tables: Optional[Callable[[int], Optional[OrcTable]]] = None) -> None:
         self.kd = kd
         self.tables = list(tables)
         self.module_tables = module_tables
 
     def find(self, ip: int) -> Optional[OrcEntry]:
         k = self.tables[0]
+        t: Optional[OrcTable]
         if k.lo <= ip <= k.hi + 0x1000:
             return k.find(ip)
         for t in self.tables[1:]:
@@ -153,7 +157,7 @@ class Unwinder:
                 return t.find(ip)
         return None
 
-    def _scan_return(self, ip: int, sp: int, limit: int = 1024):
+    def _scan_return(self, ip: int, sp: int, limit: int = 1024) -> Optional[Tuple[int, int]]:
         """The first stack word above sp that returns just after a direct call to the
         function holding ip: (return address, the stack pointer after returning)."""
         # A shallow stack ends within `limit` bytes (the page after a stack's top is
@@ -186,7 +190,7 @@ class Unwinder:
         return self.kd.read_u64(addr)
 
     def unwind(self, ip: int, sp: int, bp: int, regs: Optional[Dict[str, int]] = None,
-               signal: bool = True, max_frames: int = MAX_FRAMES):
+               signal: bool = True, max_frames: int = MAX_FRAMES) -> Tuple[List[Frame], Optional[str]]:
         """(frames, error): frames from (ip, sp, bp); error is None or why the walk stopped
         early (a clean end of stack, or user-mode registers, is no error)."""
         frames: List[Frame] = [Frame(ip, sp, regs is not None)]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import KvmError, UnsupportedError
 from .vmcoreinfo import vmcoreinfo
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["Record", "dmesg", "format_makedumpfile", "iter_records"]
 
@@ -38,8 +41,8 @@ class Record(NamedTuple):
     device: str = ""
     error: Optional[str] = None
 
-    def as_json(self) -> dict:
-        d = {"seq": self.seq, "timestamp_ns": self.ts_nsec, "caller_id": self.caller_id,
+    def as_json(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"seq": self.seq, "timestamp_ns": self.ts_nsec, "caller_id": self.caller_id,
              "caller": _caller(self.caller_id),
              "text": self.text.decode("utf-8", "replace")}
         if self.level is not None:
@@ -65,7 +68,7 @@ def _caller(caller_id: int) -> str:
 class _Layout:
     """Offsets and sizes from VMCOREINFO."""
 
-    def __init__(self, kd):
+    def __init__(self, kd: Kvm) -> None:
         vi = vmcoreinfo(kd)
         if not vi.has("SYMBOL(prb)"):
             if vi.has("SYMBOL(log_buf)"):
@@ -109,7 +112,7 @@ class _Layout:
                                f"{getattr(self, name)}")
 
 
-def _level_facility(kd) -> Optional[Tuple[int, int]]:
+def _level_facility(kd: Kvm) -> Optional[Tuple[int, int]]:
     """(byte offset of facility, bit offset of level) in struct printk_info, from BTF."""
     get_type = getattr(kd, "type", None)
     if get_type is None:
@@ -123,7 +126,7 @@ def _level_facility(kd) -> Optional[Tuple[int, int]]:
         return None
 
 
-def _read_mem(kd, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int]]]:
+def _read_mem(kd: Kvm, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int]]]:
     """size bytes at addr; pages that cannot be read come back as zeros, listed as holes."""
     try:
         return kd.read(addr, size), []
@@ -142,11 +145,11 @@ def _read_mem(kd, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int]]]:
     return bytes(out), holes
 
 
-def _in_holes(holes, start: int, end: int) -> bool:
+def _in_holes(holes: List[Tuple[int, int]], start: int, end: int) -> bool:
     return any(a < end and start < b for a, b in holes)
 
 
-def iter_records(kd, levels: bool = True) -> Iterator[Record]:
+def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     """Every readable record from the oldest (tail) to the newest (head), in id order.
 
     A descriptor that is still being written or was recycled is skipped, as the kernel's
@@ -183,6 +186,8 @@ def iter_records(kd, levels: bool = True) -> Iterator[Record]:
     u32 = struct.Struct("<I").unpack_from
     u16 = struct.Struct("<H").unpack_from
     mask = count - 1
+    level: Optional[int]
+    facility: Optional[int]
     n_ids = (head - tail) & _ID_MASK
     if n_ids >= count:  # the tail cannot be more than a ring behind the head
         n_ids = count - 1
@@ -222,7 +227,7 @@ def iter_records(kd, levels: bool = True) -> Iterator[Record]:
                      device.split(b"\0", 1)[0].decode("utf-8", "replace"), err)
 
 
-def _text(data: bytes, holes, size_bits: int, begin: int, nxt: int,
+def _text(data: bytes, holes: List[Tuple[int, int]], size_bits: int, begin: int, nxt: int,
           text_len: int) -> Tuple[bytes, Optional[str]]:
     """A record's text from its data block [begin, next) (logical positions)."""
     if begin & 1 or nxt & 1:  # data-less record (empty line or failed reservation)
@@ -246,7 +251,7 @@ def _text(data: bytes, holes, size_bits: int, begin: int, nxt: int,
     return data[start:min(end, start + text_len)], None
 
 
-def dmesg(kd) -> List[Record]:
+def dmesg(kd: Kvm) -> List[Record]:
     """Every record, oldest first."""
     return list(iter_records(kd))
 
@@ -263,7 +268,7 @@ def _escape(text: bytes, indent: str) -> str:
     return "".join(out)
 
 
-def format_makedumpfile(records) -> str:
+def format_makedumpfile(records: Iterable[Record]) -> str:
     """The text ``makedumpfile --dump-dmesg`` writes: ``[sssss.uuuuuu] text`` a line."""
     lines = []
     for r in records:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import bisect
 import struct
-from typing import Dict, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import KvmError
 from .cpus import cpu_registers
 from .modsyms import module_symbolize
 from .orc import Frame, Unwinder, kernel_orc
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm, Symbol
+    from .tasks import Task
 
 __all__ = ["Symbolizer", "NamedFrame", "Backtrace", "unwind_registers", "panic_backtrace",
            "symbolizer"]
@@ -29,7 +33,7 @@ class NamedFrame(NamedTuple):
         mod = f" [{self.module}]" if self.module else ""
         return f"{self.function}+{self.offset:#x}/{self.size:#x}{mod}"
 
-    def as_json(self) -> dict:
+    def as_json(self) -> Dict[str, Any]:
         return {"address": self.address, "function": self.function, "offset": self.offset,
                 "module": self.module}
 
@@ -42,8 +46,8 @@ class Backtrace(NamedTuple):
     frames: List[NamedFrame]
     error: Optional[str]
 
-    def as_json(self) -> dict:
-        d = {"pid": self.pid, "cpu": self.cpu, "comm": self.comm,
+    def as_json(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"pid": self.pid, "cpu": self.cpu, "comm": self.comm,
              "frames": [f.as_json() for f in self.frames]}
         if self.task is not None:
             d["task"] = self.task
@@ -58,18 +62,18 @@ class Symbolizer:
     or kallsyms in the dump).  A symbol's size runs to the next symbol, as the kernel's
     kallsyms computes it."""
 
-    def __init__(self, kd):
+    def __init__(self, kd: Kvm) -> None:
         self.kd = kd
         self.count = kd._symbol_count()
-        self._cache: Dict[int, object] = {}
+        self._cache: Dict[int, Symbol] = {}
 
-    def _at(self, i: int):
+    def _at(self, i: int) -> Symbol:
         s = self._cache.get(i)
         if s is None:
             s = self._cache[i] = self.kd._symbol_at(i)
         return s
 
-    def _text(self, s) -> bool:
+    def _text(self, s: Symbol) -> bool:
         return s.letter in "tTwW" and s.value >= (1 << 63)
 
     def lookup(self, addr: int) -> NamedFrame:
@@ -105,8 +109,8 @@ class Symbolizer:
                           name.module)
 
 
-def symbolizer(kd) -> Symbolizer:
-    s = getattr(kd, "_linux_symbolizer", None)
+def symbolizer(kd: Kvm) -> Symbolizer:
+    s: Optional[Symbolizer] = getattr(kd, "_linux_symbolizer", None)
     if s is None:
         s = Symbolizer(kd)
         try:
@@ -116,8 +120,8 @@ def symbolizer(kd) -> Symbolizer:
     return s
 
 
-def unwinder(kd) -> Unwinder:
-    u = getattr(kd, "_linux_unwinder", None)
+def unwinder(kd: Kvm) -> Unwinder:
+    u: Optional[Unwinder] = getattr(kd, "_linux_unwinder", None)
     if u is None:
         from . import modules
         u = Unwinder(kd, [kernel_orc(kd)], modules.orc_finder(kd))
@@ -128,17 +132,17 @@ def unwinder(kd) -> Unwinder:
     return u
 
 
-def name_frames(kd, frames: List[Frame]) -> List[NamedFrame]:
+def name_frames(kd: Kvm, frames: List[Frame]) -> List[NamedFrame]:
     sym = symbolizer(kd)
     return [sym.lookup(f.address) for f in frames]
 
 
-def unwind_registers(kd, regs: Dict[str, int]):
+def unwind_registers(kd: Kvm, regs: Dict[str, int]) -> Tuple[List[NamedFrame], Optional[str]]:
     frames, err = unwinder(kd).unwind(regs["rip"], regs["rsp"], regs["rbp"], regs=regs)
     return name_frames(kd, frames), err
 
 
-def panic_backtrace(kd, task_on_cpu=None) -> Backtrace:
+def panic_backtrace(kd: Kvm, task_on_cpu: Optional[Callable[[int], Optional[Task]]] = None) -> Backtrace:
     """The panicking CPU's stack, from its registers in the dump's notes."""
     from .sysinfo import panic_cpu
     cpu = panic_cpu(kd)
@@ -159,7 +163,7 @@ def panic_backtrace(kd, task_on_cpu=None) -> Backtrace:
     return Backtrace(pid, cpu, comm, task, frames, err)
 
 
-def task_backtrace(kd, task) -> Backtrace:
+def task_backtrace(kd: Kvm, task: Task) -> Backtrace:
     """A task's stack: from its saved stack pointer (thread.sp, an inactive_task_frame) when
     it sleeps; from the CPU's registers when it was running on a CPU that saved them."""
     from .layout import layout
@@ -180,5 +184,5 @@ def task_backtrace(kd, task) -> Backtrace:
     except KvmError as e:
         return Backtrace(task.pid, task.cpu, task.comm, task.task, [],
                          f"saved stack unreadable: {e}")
-    frames, err = unwinder(kd).unwind(frame[6], sp + 56, frame[5], regs=None, signal=False)
-    return Backtrace(task.pid, task.cpu, task.comm, task.task, name_frames(kd, frames), err)
+    raw, err = unwinder(kd).unwind(frame[6], sp + 56, frame[5], regs=None, signal=False)
+    return Backtrace(task.pid, task.cpu, task.comm, task.task, name_frames(kd, raw), err)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Optional
 
 from ..errors import KvmError
-from .printk import iter_records
+from .printk import Record, iter_records
 from .vmcoreinfo import vmcoreinfo
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["sysinfo", "panic_message", "UTS_FIELDS"]
 
@@ -15,7 +18,7 @@ _UTS_LEN = 65  # __NEW_UTS_LEN + 1
 _PANIC_PREFIXES = ("Kernel panic - ", "BUG:", "Oops:")
 
 
-def utsname(kd) -> Dict[str, str]:
+def utsname(kd: Kvm) -> Dict[str, str]:
     """init_uts_ns.name, through VMCOREINFO (SYMBOL(init_uts_ns), OFFSET(uts_namespace.name))."""
     vi = vmcoreinfo(kd)
     try:
@@ -27,10 +30,10 @@ def utsname(kd) -> Dict[str, str]:
             for i, f in enumerate(UTS_FIELDS)}
 
 
-def panic_message(records) -> Optional[str]:
+def panic_message(records: Iterable[Record]) -> Optional[str]:
     """The panic message as crash finds it: the log's last "Kernel panic - " line, else its
     last "BUG:" or "Oops:" line; None when the log has none."""
-    last = {p: None for p in _PANIC_PREFIXES}
+    last: Dict[str, Optional[str]] = {p: None for p in _PANIC_PREFIXES}
     for r in records:
         if r.error:
             continue
@@ -44,7 +47,7 @@ def panic_message(records) -> Optional[str]:
     return None
 
 
-def panic_cpu(kd) -> Optional[int]:
+def panic_cpu(kd: Kvm) -> Optional[int]:
     """panic_cpu (atomic_t): the CPU in panic(), None when no CPU panicked."""
     try:
         v = kd.read_s32(kd.symbol("panic_cpu"))
@@ -53,7 +56,7 @@ def panic_cpu(kd) -> Optional[int]:
     return v if v >= 0 else None
 
 
-def present_cpus(kd) -> Optional[int]:
+def present_cpus(kd: Kvm) -> Optional[int]:
     """CPUs present (the bits of __cpu_present_mask below nr_cpu_ids).  Not the online
     count: panic() takes the other CPUs offline."""
     try:
@@ -71,7 +74,7 @@ def present_cpus(kd) -> Optional[int]:
     return bits
 
 
-def _uptime(kd) -> Optional[float]:
+def _uptime(kd: Kvm) -> Optional[float]:
     """Seconds since boot, as /proc/uptime counts them: the timekeeper's monotonic seconds
     plus its boot offset (time suspended).  shadow_timekeeper is the kernel's working copy
     of tk_core.timekeeper, equal to it after every update; None without the kernel's types."""
@@ -88,7 +91,7 @@ def _uptime(kd) -> Optional[float]:
     return sec + boot / 1e9
 
 
-def sysinfo(kd, tasks=None) -> Dict[str, object]:
+def sysinfo(kd: Kvm, tasks: Optional[Callable[[int], Optional[int]]] = None) -> Dict[str, Any]:
     """release, version, machine, nodename, cpus, memory_bytes, uptime_s, panic, panic_cpu,
     panic_pid, crash_time, format.  tasks: a callable cpu -> pid of the task on that CPU,
     for dumps whose notes do not say (QEMU's)."""
@@ -98,7 +101,7 @@ def sysinfo(kd, tasks=None) -> Dict[str, object]:
     vi = vmcoreinfo(kd)
     uts = utsname(kd)
     page = int(vi["PAGESIZE"]) if "PAGESIZE" in vi else int(info.get("page_size", 4096))
-    out: Dict[str, object] = {
+    out: Dict[str, Any] = {
         "release": uts["release"], "version": uts["version"], "machine": uts["machine"],
         "nodename": uts["nodename"],
     }

@@ -7,10 +7,13 @@ are plain word reads, so a walk of every task costs a few reads per task.
 from __future__ import annotations
 
 import errno
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 from ..errors import KvmError
-from .layout import layout
+from .layout import Layout, layout
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["Task", "tasks", "ps", "find_task", "task_on_cpu_function", "pid_on_cpu_function",
            "state_letter"]
@@ -41,15 +44,15 @@ class Task(NamedTuple):
     comm: str
     error: Optional[str] = None
 
-    def as_json(self) -> dict:
-        d = {"pid": self.pid, "ppid": self.ppid, "state": self.state, "cpu": self.cpu,
+    def as_json(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {"pid": self.pid, "ppid": self.ppid, "state": self.state, "cpu": self.cpu,
              "comm": self.comm, "task": self.task}
         if self.error:
             d["error"] = self.error
         return d
 
 
-def _read_task(kd, L, t: int) -> Task:
+def _read_task(kd: Kvm, L: Layout, t: int) -> Task:
     try:
         pid = kd.read_s32(t + L.pid)
         tgid = kd.read_s32(t + L.tgid)
@@ -71,9 +74,9 @@ def _read_task(kd, L, t: int) -> Task:
     return Task(t, pid, tgid, ppid, state_letter(state, exit_state), cpu, comm, err)
 
 
-def _list(kd, head: int, entry_off: int, limit: int) -> Iterator[int]:
+def _list(kd: Kvm, head: int, entry_off: int, limit: int) -> Iterator[int]:
     """Entries of a circular list_head list (head excluded), cycle-safe and bounded."""
-    seen = set()
+    seen: Set[int] = set()
     node = kd.read_pointer(head)
     while node != head:
         if node in seen or len(seen) >= limit:
@@ -84,7 +87,7 @@ def _list(kd, head: int, entry_off: int, limit: int) -> Iterator[int]:
         node = nxt
 
 
-def task_addresses(kd) -> Iterator[Tuple[int, Optional[str]]]:
+def task_addresses(kd: Kvm) -> Iterator[Tuple[int, Optional[str]]]:
     """(task, None) for every thread: init_task's list of group leaders, each followed by
     its thread group; (0, why) where a list breaks (the walk then goes on where it can)."""
     L = layout(kd)
@@ -101,7 +104,7 @@ def task_addresses(kd) -> Iterator[Tuple[int, Optional[str]]]:
         yield 0, f"task list: {e}"
 
 
-def tasks(kd, idle: bool = False) -> List[Task]:
+def tasks(kd: Kvm, idle: bool = False) -> List[Task]:
     """Every task (init_task's list and each thread group); idle=True adds each CPU's idle
     task (pid 0) first, as crash's ps shows them.  A task or list that cannot be read is an
     entry with ``error`` set, in place."""
@@ -119,10 +122,10 @@ def tasks(kd, idle: bool = False) -> List[Task]:
 ps = tasks
 
 
-def idle_tasks(kd) -> List[int]:
+def idle_tasks(kd: Kvm) -> List[int]:
     """Each present CPU's idle task (runqueues.idle), CPU order."""
     L = layout(kd)
-    out = []
+    out: List[int] = []
     for off in per_cpu_offsets(kd):
         try:
             out.append(kd.read_pointer(kd.symbol("runqueues") + off + L.rq_idle))
@@ -131,13 +134,13 @@ def idle_tasks(kd) -> List[int]:
     return out
 
 
-def per_cpu_offsets(kd) -> List[int]:
+def per_cpu_offsets(kd: Kvm) -> List[int]:
     from .sysinfo import present_cpus
     n = present_cpus(kd) or 1
     return list(kd.read_u64_array(kd.symbol("__per_cpu_offset"), n))
 
 
-def current_task(kd, cpu: int) -> Optional[int]:
+def current_task(kd: Kvm, cpu: int) -> Optional[int]:
     """The task running on cpu (the per-CPU current_task)."""
     offs = per_cpu_offsets(kd)
     if cpu >= len(offs):
@@ -146,14 +149,14 @@ def current_task(kd, cpu: int) -> Optional[int]:
     return kd.read_pointer(L.current_task + offs[cpu])
 
 
-def find_task(kd, pid: int) -> Optional[Task]:
+def find_task(kd: Kvm, pid: int) -> Optional[Task]:
     for t in tasks(kd, idle=pid == 0):
         if t.pid == pid:
             return t
     return None
 
 
-def task_on_cpu_function(kd) -> Callable[[int], Optional[Task]]:
+def task_on_cpu_function(kd: Kvm) -> Callable[[int], Optional[Task]]:
     def on_cpu(cpu: int) -> Optional[Task]:
         try:
             t = current_task(kd, cpu)
@@ -163,7 +166,7 @@ def task_on_cpu_function(kd) -> Callable[[int], Optional[Task]]:
     return on_cpu
 
 
-def pid_on_cpu_function(kd) -> Callable[[int], Optional[int]]:
+def pid_on_cpu_function(kd: Kvm) -> Callable[[int], Optional[int]]:
     f = task_on_cpu_function(kd)
 
     def pid(cpu: int) -> Optional[int]:

@@ -9,9 +9,12 @@ copy of the note.
 from __future__ import annotations
 
 import errno
-from typing import Dict, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, Mapping, Optional
 
 from ..errors import KvmFormatError, UnsupportedError
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 __all__ = ["VmcoreInfo", "vmcoreinfo"]
 
@@ -69,14 +72,14 @@ class VmcoreInfo(Mapping[str, str]):
         return key in self._d
 
 
-def _from_note(kd) -> Optional[str]:
+def _from_note(kd: Kvm) -> Optional[str]:
     from .._kvm import lib
     if not lib.pykvm_has(b"vmcoreinfo"):
         return None
     return kd.vmcoreinfo or None
 
 
-def _from_memory(kd) -> Optional[str]:
+def _from_memory(kd: Kvm) -> Optional[str]:
     """The kernel's own copy: char *vmcoreinfo_data, size_t vmcoreinfo_size."""
     try:
         addr = kd.read_pointer(kd.symbol("vmcoreinfo_data"))
@@ -88,9 +91,9 @@ def _from_memory(kd) -> Optional[str]:
     return kd.read(addr, size).split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def vmcoreinfo(kd) -> VmcoreInfo:
+def vmcoreinfo(kd: Kvm) -> VmcoreInfo:
     """The VMCOREINFO of an open dump (cached on the handle)."""
-    cached = getattr(kd, "_linux_vmcoreinfo", None)
+    cached: Optional[VmcoreInfo] = getattr(kd, "_linux_vmcoreinfo", None)
     if cached is not None:
         return cached
     text = _from_note(kd)
