@@ -41,7 +41,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     prog = f"pykvm {args.command}"
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except KvmError as e:
         print(e if str(e).startswith("pykvm") else f"pykvm: {e}", file=sys.stderr)
         return 2

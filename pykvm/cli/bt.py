@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from .common import add_files, open_kvm
+from typing import TYPE_CHECKING
+
+from .common import Parser, add_files, open_kvm
+
+if TYPE_CHECKING:
+    from ..linux.stack import Backtrace
 
 HELP = "kernel backtrace of the panic (--panic), of a task (PID) or of every task (--all)"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("bt", help=HELP, description=HELP)
     add_files(p)
     g = p.add_mutually_exclusive_group(required=True)
@@ -21,7 +27,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _print(bt) -> None:
+def _print(bt: Backtrace) -> None:
     task = f"{bt.task:x}" if bt.task is not None else "-"
     cpu = "-" if bt.cpu is None else bt.cpu
     pid = "-" if bt.pid is None else bt.pid
@@ -32,7 +38,7 @@ def _print(bt) -> None:
         print(f"    (backtrace stopped: {bt.error})")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..linux import stack, tasks
     with open_kvm(args) as kd:
         if args.panic:

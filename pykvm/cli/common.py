@@ -13,9 +13,12 @@ import argparse
 import json
 import re
 import sys
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, NoReturn, Optional
 
 from .. import open as kvm_open
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 U64_MAX = (1 << 64) - 1
 
@@ -56,9 +59,9 @@ def add_files(p: argparse.ArgumentParser, top: bool = False) -> None:
                    help="print JSON instead of text")
 
 
-def open_kvm(args: argparse.Namespace):
+def open_kvm(args: argparse.Namespace) -> Kvm:
     core = args.core[0] if args.core and len(args.core) == 1 else args.core
-    extra = {"format": args.core_format} if getattr(args, "core_format", None) else {}
+    extra: Dict[str, Any] = {"format": args.core_format} if getattr(args, "core_format", None) else {}
     return kvm_open(args.namelist, core, errstr="pykvm", foreign=args.foreign,
                     excluded_zero=args.excluded_zero, **extra)
 
@@ -75,7 +78,7 @@ def parse_int(text: str, what: str, lo: int = 0, hi: int = U64_MAX) -> int:
     return value
 
 
-def size_arg(what: str, lo: int = 1, hi: int = U64_MAX):
+def size_arg(what: str, lo: int = 1, hi: int = U64_MAX) -> Callable[[str], int]:
     """An argparse type= for a number in lo..hi, named in its error."""
     def convert(text: str) -> int:
         try:
@@ -91,7 +94,7 @@ _HEX = re.compile(r"(?:0[xX])?[0-9a-fA-F]+")
 _WHERE = re.compile(r"\s*([^\s+-][^\s+-]*)\s*(?:([+-])\s*(\S+))?\s*")
 
 
-def parse_addr(kd, text: str) -> int:
+def parse_addr(kd: Kvm, text: str) -> int:
     """An address: a symbol, or hexadecimal with or without 0x (as nlist
     prints it), optionally +N or -N (decimal or 0x hex).  A name the
     namelist defines is the symbol, even if it also reads as hex."""

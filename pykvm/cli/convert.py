@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 
 from .. import open as kvm_open
-from .common import print_json
+from .common import Parser, print_json
 from ..vmcore import write_elf_vmcore
 from .progress import Progress
 
 HELP = "write an image (LiME, AVML, raw, ...) as an ELF vmcore with VMCOREINFO"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("convert", help=HELP,
                        description="Write IN's physical memory and VMCOREINFO as an ELF "
                        "vmcore that crash, drgn and makedumpfile open.")
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     extra = {"format": args.core_format} if args.core_format else {}
     with kvm_open(args.namelist, args.input, errstr="pykvm", **extra) as kd:
         total = sum(s["size"] for s in kd.info["segments"] if s["space"] == "physical")

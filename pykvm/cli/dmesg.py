@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
-from .common import add_files, open_kvm
+from .common import Parser, add_files, open_kvm
 
 HELP = "print the kernel log (text as makedumpfile --dump-dmesg; --json: records)"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("dmesg", help=HELP, description=HELP)
     add_files(p)
     p.epilog = "--json prints " + ("a JSON list of records: seq, timestamp_ns, caller_id, text "
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..linux.printk import format_makedumpfile, iter_records
     with open_kvm(args) as kd:
         records = list(iter_records(kd, levels=args.json))

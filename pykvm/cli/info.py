@@ -3,10 +3,11 @@ for kdump files the page counts and dump level, the paging mode, segments."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
-from .common import add_files, open_kvm, print_json
+from .common import Parser, add_files, open_kvm, print_json
 
 HELP = "describe the core: format, machine, kernel facts, pages, segments"
 
@@ -46,7 +47,7 @@ LABELS: List[Tuple[str, str]] = [
 HIDDEN = {"segments", "parts", "virtual_segments", "physical_segments", "vmcoreinfo_crashtime"}
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("info", help=HELP, description=HELP[0].upper() + HELP[1:] + ".")
     p.add_argument("--segments", action="store_true",
                    help="list every segment (default: the first 8)")
@@ -60,7 +61,7 @@ def signed_hex(value: int) -> str:
     return f"{value:#x}" if value >= 0 else f"-{-value:#x}"
 
 
-def describe(info: Dict[str, Any]) -> Dict[str, str]:
+def describe(info: Mapping[str, Any]) -> Dict[str, str]:
     """label -> readable value, in display order."""
     out: Dict[str, str] = {}
     seen = set()
@@ -104,7 +105,7 @@ def describe(info: Dict[str, Any]) -> Dict[str, str]:
     return out
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     with open_kvm(args) as kd:
         info = kd.info
     segs = info.get("segments", [])

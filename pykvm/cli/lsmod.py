@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from .common import add_files, open_kvm
+from .common import Parser, add_files, open_kvm
 
 HELP = "list loaded modules: name, size, refcount, users, state, address"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("lsmod", help=HELP, description=HELP)
     add_files(p)
     p.epilog = "--json prints " + ('a JSON list of {"name", "size", "refcount", "address", ...}')
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..linux.modules import lsmod
     with open_kvm(args) as kd:
         mods = lsmod(kd)

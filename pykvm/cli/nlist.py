@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
+from typing import Any, Dict, List
 
-from .common import add_files, open_kvm, print_json
+from .common import Parser, add_files, open_kvm, print_json
 
 GLOB = "*?["
 
 TYPE_NAMES = {0x0: "U", 0x2: "A", 0x4: "T", 0x6: "D", 0x8: "B"}
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("nlist", help="print symbol values, like nm for the given names",
                        description="Print each symbol's value, nm type letter and name; a "
                                    "missing name prints as U and makes the exit status 1.  "
@@ -23,9 +25,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     status = 0
-    rows = []
+    rows: List[Dict[str, Any]] = []
     with open_kvm(args) as kd:
         names = []
         for name in args.names:
@@ -54,6 +56,6 @@ def run(args) -> int:
         print_json(rows)
     else:
         for r in rows:
-            value = "" if r["value"] is None else f"{r['value']:016x}"
-            print(f"{value:16} {r['letter']} {r['name']}")
+            shown = "" if r["value"] is None else f"{r['value']:016x}"
+            print(f"{shown:16} {r['letter']} {r['name']}")
     return status

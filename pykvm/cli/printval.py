@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+from typing import TYPE_CHECKING, Any
 
-from .common import CliError, add_files, open_kvm, print_json
+from .common import CliError, Parser, add_files, open_kvm, print_json
+
+if TYPE_CHECKING:
+    from ..btf import Object
+    from ..kvm import Kvm
 
 _STEP = re.compile(r"\s*(?:(\.|->)\s*([A-Za-z_]\w*)|\[\s*(-?(?:0x[0-9a-fA-F]+|\d+))\s*\])")
 _HEAD = re.compile(r"\s*([A-Za-z_.$][\w.$]*?)(?=\.|->|\[|\s*$)")
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("print", help="print a typed value: symbol.member->member[index]",
                        description="Print EXPR: a global symbol (its declared type, or the "
                                    "kernel's BTF for per-CPU variables), then .member, "
@@ -23,7 +29,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate(kd, expr: str):
+def evaluate(kd: Kvm, expr: str) -> Object:
     m = _HEAD.match(expr)
     if m is None:
         raise CliError(f"EXPR must start with a symbol: {expr!r}")
@@ -47,9 +53,9 @@ def evaluate(kd, expr: str):
     return obj
 
 
-def jsonable(obj, depth: int = 0):
+def jsonable(obj: Object, depth: int = 0) -> Any:
     t = obj.type.resolve()
-    if t.kind == "array" and t.target.resolve().is_char:
+    if t.kind == "array" and t.target.resolve().is_char:  # type: ignore[union-attr]
         return obj.string()
     if t.kind == "array":
         return [jsonable(x, depth + 1) for x in obj]
@@ -60,7 +66,7 @@ def jsonable(obj, depth: int = 0):
     return obj.value()
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     with open_kvm(args) as kd:
         obj = evaluate(kd, args.expr)
         if args.json:
@@ -72,7 +78,7 @@ def run(args) -> int:
         if t.kind in ("struct", "union"):
             for name, (bit, bsize, mt) in t.member_index().items():
                 print(f"  .{name} = {obj.member(name).format()}")
-        elif t.kind == "array" and not t.target.resolve().is_char:
+        elif t.kind == "array" and not t.target.resolve().is_char:  # type: ignore[union-attr]
             for i, x in enumerate(obj):
                 print(f"  [{i}] = {x.format()}")
         else:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
-from .common import add_files, open_kvm
+from .common import Parser, add_files, open_kvm
 
 HELP = "list every task: pid, ppid, state letter, cpu, comm, task_struct address"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("ps", help=HELP, description=HELP)
     add_files(p)
     p.epilog = "--json prints " + ('a JSON list of {"pid", "ppid", "state", "cpu", "comm", "task"}')
@@ -17,7 +18,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..linux.tasks import tasks
     with open_kvm(args) as kd:
         ts = tasks(kd, idle=args.idle)

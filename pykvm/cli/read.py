@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import IO, TYPE_CHECKING, Any, List
 
-from .common import CliError, U64_MAX, add_files, note, open_kvm, parse_addr, print_json, size_arg
+from .common import CliError, Parser, U64_MAX, add_files, note, open_kvm, parse_addr, print_json, size_arg
 from .progress import Progress
+
+if TYPE_CHECKING:
+    from ..kvm import Kvm
 
 DEFAULT_SIZE = 64
 STRING_MAX = 4096
@@ -28,7 +33,7 @@ def printable(s: str) -> str:
     return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in s)
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "read", help="read memory at a symbol or address",
         description="Read memory at WHERE: a symbol, a hexadecimal address with or without "
@@ -50,7 +55,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     words = args.u64 or args.u32
     if args.count is not None and not words:
         raise CliError("-c/--count counts words: use it with --u64 or --u32 (-n gives bytes)")
@@ -74,7 +79,7 @@ def run(args) -> int:
             data = kd.read(addr, size, physical=phys)
             print_json({"address": addr, "physical": phys, "size": size, "hex": data.hex()})
             return 0
-        out = sys.stdout.buffer if args.raw else sys.stdout
+        out: IO[Any] = sys.stdout.buffer if args.raw else sys.stdout
         with Progress(size if size >= 4 * CHUNK else 0, "read") as bar:
             done = 0
             while done < size:
@@ -94,7 +99,7 @@ def check_range(addr: int, size: int) -> None:
         raise CliError(f"{size:#x} bytes at {addr:#x} run past the end of the address space")
 
 
-def read_string(kd, args, addr: int, phys: bool) -> int:
+def read_string(kd: Kvm, args: argparse.Namespace, addr: int, phys: bool) -> int:
     limit = args.size if args.size is not None else STRING_MAX
     if limit > JSON_MAX:
         raise CliError(f"--string reads at most {JSON_MAX:#x} bytes")
@@ -115,7 +120,7 @@ def read_string(kd, args, addr: int, phys: bool) -> int:
     return 0
 
 
-def read_words(kd, args, addr: int, phys: bool) -> int:
+def read_words(kd: Kvm, args: argparse.Namespace, addr: int, phys: bool) -> int:
     width = 8 if args.u64 else 4
     if args.size is not None and args.count is not None:
         raise CliError("give -n (bytes) or -c (words), not both")
@@ -129,7 +134,7 @@ def read_words(kd, args, addr: int, phys: bool) -> int:
     kd.read(addr, 1, physical=phys)
     kd.read(addr + count * width - 1, 1, physical=phys)
     reader = kd.read_u64 if args.u64 else kd.read_u32
-    values = []
+    values: List[int] = []
     with Progress(count if count >= 1 << 18 else 0, "read") as bar:
         for i in range(count):
             a = addr + i * width

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from .common import add_files, open_kvm, parse_addr, print_json
+import argparse
+from typing import Any, Dict, List
+
+from .common import Parser, add_files, open_kvm, parse_addr, print_json
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("sym", help="an address as name+0xoff/0xsize [module]",
                        description="Print the symbol at or before each ADDR (hex, with or "
                                    "without 0x, or symbol+N) as name+0xoffset/0xsize and its "
@@ -16,9 +19,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     status = 0
-    rows = []
+    rows: List[Dict[str, Any]] = []
     with open_kvm(args) as kd:
         for text in args.addrs:
             addr = parse_addr(kd, text)

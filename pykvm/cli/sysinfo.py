@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
-from .common import add_files, open_kvm
+from .common import Parser, add_files, open_kvm
 
 HELP = "system facts: release, machine, CPUs, memory, uptime, the panic message"
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("sys", help=HELP, description=HELP)
     add_files(p)
     p.epilog = "--json prints " + ("one JSON object")
     p.set_defaults(func=run)
 
 
-def _human(n: int) -> str:
+def _human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
@@ -25,7 +26,7 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..linux.sysinfo import sysinfo
     from ..linux import tasks as _tasks
     with open_kvm(args) as kd:

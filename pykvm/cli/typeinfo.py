@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from .common import CliError, add_files, open_kvm, print_json
+import argparse
+from typing import TYPE_CHECKING, Any, Dict
+
+from .common import CliError, Parser, add_files, open_kvm, print_json
+
+if TYPE_CHECKING:
+    from ..btf import Type
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser("type", help="a kernel type's layout (BTF), like pahole",
                        description="Print NAME's layout: each member's byte offset, size and "
                                    "type ('struct task_struct', 'union thread_union', 'u64').  "
@@ -17,9 +23,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def layout(t) -> dict:
+def layout(t: Type) -> Dict[str, Any]:
     r = t.resolve()
-    out = {"name": t.name_str(), "kind": r.kind, "size": t.size, "members": []}
+    out: Dict[str, Any] = {"name": t.name_str(), "kind": r.kind, "size": t.size, "members": []}
     if r.kind in ("struct", "union"):
         out["members"] = [{"name": m.name, "offset": m.offset, "bit_offset": m.bit_offset,
                            "bit_size": m.bit_size, "type": m.type.name_str()}
@@ -29,12 +35,12 @@ def layout(t) -> dict:
     return out
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     with open_kvm(args) as kd:
         try:
             t = kd.type(args.name)
-        except LookupError as e:
-            raise CliError(e.args[0] if e.args else str(e)) from None
+        except LookupError as err:
+            raise CliError(err.args[0] if err.args else str(err)) from None
         info = layout(t)
         if args.json:
             print_json(info)
@@ -58,14 +64,14 @@ def run(args) -> int:
     return 0
 
 
-def _decl(r, m) -> str:
+def _decl(r: Type, m: Dict[str, Any]) -> str:
     for mem in r.members:
         if mem.name == m["name"]:
             return mem.type.name_str(m["name"])
     return f"{m['type']} {m['name']}"
 
 
-def _size(r, m) -> str:
+def _size(r: Type, m: Dict[str, Any]) -> str:
     for mem in r.members:
         if mem.name == m["name"] and mem.bit_offset == m["bit_offset"]:
             return str(mem.type.size if mem.type.size is not None else "")
