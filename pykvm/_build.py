@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cffi import FFI
 
@@ -187,7 +188,8 @@ def make_ffi(csrc: str) -> tuple[FFI, str]:
         if host_platform() != mode:
             # Built against the shim's libkvm elsewhere: ours to keep clean.
             native_cflags.append("-Werror")
-            macros.append((f"PYKVM_NATIVE_{mode.upper()}", "1"))
+            # a mode other than the host's is PYKVM_NATIVE_MODE's, never None
+            macros.append((f"PYKVM_NATIVE_{mode.upper()}", "1"))  # type: ignore[union-attr]
         if mode == "illumos":
             native_cflags.append("-D__EXTENSIONS__")
         ffi.set_source(
@@ -251,7 +253,7 @@ def build_key(into: Path) -> str:
 FAST_LIMITED_API = (3, 11)
 
 
-def fast_extension(csrc: str):
+def fast_extension(csrc: str) -> Any:
     """The setuptools Extension for pykvm._fast; csrc names csrc/ as make_ffi's does."""
     from setuptools import Extension
 

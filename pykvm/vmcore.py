@@ -15,9 +15,12 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from .errors import KvmError, KvmFormatError
+
+if TYPE_CHECKING:
+    from .kvm import Kvm
 
 __all__ = ["write_elf_vmcore"]
 
@@ -33,11 +36,11 @@ PHDR = struct.Struct("<IIQQQQQQ")
 
 def _note(name: bytes, ntype: int, desc: bytes) -> bytes:
     name0 = name + b"\0"
-    pad = lambda b: b + b"\0" * (-len(b) % 4)  # noqa: E731
+    pad: Callable[[bytes], bytes] = lambda b: b + b"\0" * (-len(b) % 4)  # noqa: E731
     return struct.pack("<III", len(name0), len(desc), ntype) + pad(name0) + pad(desc)
 
 
-def _ranges(kd) -> List[Tuple[int, int]]:
+def _ranges(kd: Kvm) -> List[Tuple[int, int]]:
     segs = [s for s in kd.info["segments"] if s["space"] == "physical"]
     if not segs:
         raise KvmFormatError(errno.EINVAL, f"{kd.info.get('corefile')}: the image lists no physical "
@@ -45,7 +48,7 @@ def _ranges(kd) -> List[Tuple[int, int]]:
     return [(s["start"], s["size"]) for s in segs]
 
 
-def write_elf_vmcore(kd, out: str, progress: Optional[Callable[[int], None]] = None
+def write_elf_vmcore(kd: Kvm, out: str, progress: Optional[Callable[[int], None]] = None
                      ) -> Dict[str, int]:
     """Write kd's physical memory and VMCOREINFO to out as an ELF vmcore.
 
@@ -106,7 +109,7 @@ def write_elf_vmcore(kd, out: str, progress: Optional[Callable[[int], None]] = N
             "pages_left_out": left_out}
 
 
-def _read(kd, addr: int, n: int) -> List[Tuple[int, Optional[bytes]]]:
+def _read(kd: Kvm, addr: int, n: int) -> List[Tuple[int, Optional[bytes]]]:
     """(address, bytes or None when unreadable) pieces covering [addr, addr + n)."""
     try:
         return [(addr, kd.read(addr, n, physical=True))]
