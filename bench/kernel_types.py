@@ -157,12 +157,12 @@ def main(argv=None) -> int:
     rows.append(("first type question (BTF read + parse + index)", f"{ms:.1f} ms",
                  ms <= TARGETS["first_type_ms"], f"<= {TARGETS['first_type_ms']:.0f} ms"))
     obj_ns, reader_ns, raw_ns = member_vs_raw(core)
-    ratio = reader_ns / raw_ns
-    rows.append(("task.member_reader('pid')() vs read_u32 of the same address",
-                 f"{reader_ns:.0f} ns vs {raw_ns:.0f} ns = {ratio:.2f}x",
+    ratio = obj_ns / raw_ns
+    rows.append(("int(task.pid) (a member through an Object) vs read_u32 of the same address",
+                 f"{obj_ns:.0f} ns vs {raw_ns:.0f} ns = {ratio:.2f}x",
                  ratio <= TARGETS["member_vs_read_u32"], "<= 2x"))
-    rows.append(("int(task.pid) (attribute access, a new Object) vs read_u32",
-                 f"{obj_ns:.0f} ns vs {raw_ns:.0f} ns = {obj_ns / raw_ns:.1f}x", None, "(info)"))
+    rows.append(("task.member_reader('pid')() vs read_u32",
+                 f"{reader_ns:.0f} ns vs {raw_ns:.0f} ns = {reader_ns / raw_ns:.2f}x", None, "(info)"))
     pk_obj, pk_s, pk_out = walk_pykvm(core)
     if not args.no_drgn:
         dg_s, dg_out = walk_drgn(core, debug_vmlinux(abi))

@@ -206,12 +206,15 @@ static int btf_from_bytes(kvm_t *kd, const void *data, size_t len,
 	return 0;
 }
 
-/* A whole file into memory, at most BTF_MAX_BYTES. */
+/* A whole file into memory, at most BTF_MAX_BYTES.  The buffer starts at
+ * the size fstat reports (sysfs gives the true size of a BTF file, or 4096)
+ * and doubles as the file goes on: a small guest cannot allocate the bound
+ * itself, and vmlinux BTF is a few MiB. */
 static int read_file(kvm_t *kd, const char *path, unsigned char **out, size_t *len)
 {
 	struct stat st;
-	unsigned char *buf;
-	size_t got = 0;
+	unsigned char *buf = NULL;
+	size_t got = 0, cap;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
@@ -223,38 +226,46 @@ static int read_file(kvm_t *kd, const char *path, unsigned char **out, size_t *l
 		close(fd);
 		return -1;
 	}
-	/* /sys files report 4096 or the true size; read until EOF up to the bound. */
-	buf = malloc(BTF_MAX_BYTES);
-	if (buf == NULL) {
-		close(fd);
-		kvm_err(kd, ENOMEM, "%s: out of memory", path);
-		return -1;
-	}
+	cap = st.st_size > 0 && (uint64_t)st.st_size < BTF_MAX_BYTES ? (size_t)st.st_size + 1 : 65536;
 	for (;;) {
-		ssize_t n = read(fd, buf + got, BTF_MAX_BYTES - got);
+		ssize_t n;
+		if (got == cap) {
+			unsigned char *nb;
+			if (cap >= BTF_MAX_BYTES) {
+				kvm_err(kd, EINVAL, "%s: larger than %u MiB: not a BTF file",
+					path, BTF_MAX_BYTES >> 20);
+				goto fail;
+			}
+			cap = cap * 2 < BTF_MAX_BYTES ? cap * 2 : BTF_MAX_BYTES;
+			nb = realloc(buf, cap);
+			if (nb == NULL) {
+				kvm_err(kd, ENOMEM, "%s: out of memory (%zu bytes)", path, cap);
+				goto fail;
+			}
+			buf = nb;
+		} else if (buf == NULL && (buf = malloc(cap)) == NULL) {
+			kvm_err(kd, ENOMEM, "%s: out of memory (%zu bytes)", path, cap);
+			goto fail;
+		}
+		n = read(fd, buf + got, cap - got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			kvm_syserr(kd, path, NULL);
-			free(buf);
-			close(fd);
-			return -1;
+			goto fail;
 		}
 		if (n == 0)
 			break;
 		got += (size_t)n;
-		if (got == BTF_MAX_BYTES) {
-			kvm_err(kd, EINVAL, "%s: larger than %u MiB: not a BTF file",
-				path, BTF_MAX_BYTES >> 20);
-			free(buf);
-			close(fd);
-			return -1;
-		}
 	}
 	close(fd);
 	*out = buf;
 	*len = got;
 	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
 }
 
 /* The open option btf=PATH: raw BTF, or an ELF file's .BTF section. */

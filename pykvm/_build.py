@@ -261,7 +261,8 @@ def fast_extension(csrc: str) -> Any:
     macros = [("PYKVM_LIMITED_API", "0x030B0000")] if limited else []
     return Extension(
         "pykvm._fast",
-        sources=[os.path.join(csrc, "python", "pykvm_fast.c")],
+        sources=[os.path.join(csrc, "python", "pykvm_fast.c"),
+                 os.path.join(csrc, "python", "fast_value.c")],
         define_macros=macros,
         extra_compile_args=["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"],
         py_limited_api=limited,

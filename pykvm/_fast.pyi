@@ -1,7 +1,10 @@
 """Types of pykvm._fast, the C read path (csrc/python/pykvm_fast.c): the
 methods of pykvm.Kvm that read, on its base class Reader."""
 
-from typing import Any, Iterable, Optional, SupportsIndex, Union, overload
+from typing import Any, Dict, Iterable, Optional, SupportsIndex, Tuple, Union, overload
+
+from pykvm.btf.helpers import TypesMixin
+from pykvm.btf.typesys import Type
 
 #: A kernel virtual or physical address: an int, a pykvm.Symbol, anything with __index__.
 Address = SupportsIndex
@@ -47,6 +50,28 @@ class Reader:
                      out: Optional[WritableBuffer] = ...) -> memoryview: ...
     def _bind(self, kd: int, swap: bool, ptrsize: int, has_pread: bool) -> None: ...
     def _unbind(self) -> None: ...
+
+
+class MemberTable:
+    """A struct type's members for Value: {name: (byte offset, type, read code)}."""
+    def __init__(self, members: Dict[str, Tuple[int, Type, int]]) -> None: ...
+    def __len__(self) -> int: ...
+
+
+class Value:
+    """The C base of pykvm.btf.Object (csrc/python/fast_value.c)."""
+    def __init__(self, kvm: TypesMixin, address: SupportsIndex, type: Type,
+                 bits: Optional[Tuple[int, int]] = ...) -> None: ...
+    @property
+    def address(self) -> int: ...
+    @property
+    def type(self) -> Type: ...
+    @property
+    def _kvm(self) -> TypesMixin: ...
+    @property
+    def _bits(self) -> Optional[Tuple[int, int]]: ...
+    def __int__(self) -> int: ...
+    def __index__(self) -> int: ...
 
 
 def setup(read: int, pread: int, read_many: int, read_scatter: int, errno: int, geterr: int,

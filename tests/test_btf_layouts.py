@@ -16,7 +16,8 @@ import pytest
 
 import pykvm
 from pykvm._kvm import lib
-from conftest import CACHE, ROOT, run_fixture_script
+from btf_truth import bpftool_truth_dir, parse_bpftool
+from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "fixtures" / "kernel"))
 from vmlinux_btf import PAHOLE_STRUCTS  # noqa: E402
@@ -26,33 +27,9 @@ NAMED = ["task_struct", "module", "list_head", "mm_struct", "printk_ringbuffer",
          "uts_namespace", "sched_entity", "pid", "upid", "btf", "btf_module", "kobject", "rq",
          "cred", "file", "inode", "page"]
 
-_TYPE = re.compile(r"^\[(\d+)\] (\w+) '([^']*)'(.*)$")
-_MEMBER = re.compile(r"^\t'([^']*)' type_id=(\d+) bits_offset=(\d+)(?: bitfield_size=(\d+))?$")
-
-
-def parse_bpftool(path: Path) -> dict:
-    """id -> (kind, name, attrs, members) from `bpftool btf dump ... format raw`."""
-    types: dict = {}
-    cur = None
-    for line in path.read_text().splitlines():
-        m = _TYPE.match(line)
-        if m:
-            attrs = dict(kv.split("=", 1) for kv in m.group(4).split() if "=" in kv)
-            cur = (m.group(2), None if m.group(3) == "(anon)" else m.group(3), attrs, [])
-            types[int(m.group(1))] = cur
-            continue
-        m = _MEMBER.match(line)
-        if m and cur is not None and cur[0] in ("STRUCT", "UNION"):
-            cur[3].append((None if m.group(1) in ('', '(anon)') else m.group(1), int(m.group(2)), int(m.group(3)),
-                           int(m.group(4) or 0)))
-    return types
-
-
 @pytest.fixture(scope="module")
 def truth():
-    run_fixture_script("fixtures/kernel/vmlinux_btf.py")
-    (d,) = [p for p in (CACHE / "kernel").iterdir() if (p / "vmlinux.bpftool.txt").is_file()][:1]
-    return d
+    return bpftool_truth_dir()
 
 
 @pytest.fixture(scope="module")

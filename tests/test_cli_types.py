@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import CACHE, run_fixture_script
-from test_btf_layouts import parse_bpftool
+from btf_truth import parse_bpftool
 
 
 def pykvm(*args: str):

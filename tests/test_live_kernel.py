@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from btf_truth import Layouts, bpftool_truth_dir, parse_bpftool
 from conftest import ROOT
 
 CFLAGS = ["-static", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-Wall", "-Wextra", "-Werror",
@@ -118,8 +119,11 @@ def live(tmp_path_factory) -> LiveRun:
         pytest.fail("/bin/busybox (package busybox-static) is missing: run `make fixtures`")
     tmp = tmp_path_factory.mktemp("live")
     probe = tmp / "live_probe"
-    cmd = ["cc", *CFLAGS, f"-I{ROOT / 'csrc'}", str(ROOT / "tests" / "c" / "live_probe.c"),
-           *shim_sources(), "-o", str(probe), "-lpthread"]
+    # With libbpf (static: libbpf.a, libelf.a, libz.a from the -dev packages the
+    # build already needs) the probe asks the live kernel's BTF for types too.
+    cmd = ["cc", *CFLAGS, "-DHAVE_BTF", f"-I{ROOT / 'csrc'}",
+           str(ROOT / "tests" / "c" / "live_probe.c"), *shim_sources(), "-o", str(probe),
+           "-lpthread", "-lbpf", "-lelf", "-lz"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         pytest.fail(f"building the static probe failed (needs libc.a, package libc6-dev):\n"
@@ -227,6 +231,45 @@ def test_segments_are_kcores_program_headers(live, p):
         union += max(0, pa + m - max(pa, end))
         end = max(end, pa + m)
     assert sum(memsz for _, memsz, _, _ in segs) == union
+
+
+def live_btf_questions(live, p):
+    """(key, type, member or None, value) of the probe's type questions,
+    each printed as "TYPE" (a size) or "TYPE|MEMBER.PATH" (an offset)."""
+    out, i = [], 0
+    while f"{p}.btf.{i}.question" in live.values:
+        tname, _, member = live.get(f"{p}.btf.{i}.question").partition("|")
+        out.append((f"{p}.btf.{i}", tname, member or None, live.num(f"{p}.btf.{i}.value")))
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("p", HANDLES)
+def test_types_from_the_live_kernels_btf(live, p):
+    """kvm_type_size / kvm_member_offset on the live kernel read
+    /sys/kernel/btf/vmlinux and the module's /sys/kernel/btf/qemu_fw_cfg:
+    each answer equals bpftool's reading of the same kernel's BTF."""
+    truth = bpftool_truth_dir()
+    types = parse_bpftool(truth / "vmlinux.bpftool.txt")
+    types.update(parse_bpftool(truth / "qemu_fw_cfg.bpftool.txt"))
+    lay = Layouts(types)
+    asked = live_btf_questions(live, p)
+    assert len(asked) == 18, live.raw
+    compared = 0
+    for key, tname, member, value in asked:
+        if "no_such" in tname + (member or ""):
+            assert value == -1
+            assert live.num(f"{key}.errno") == errno.ENOENT
+            assert "no_such" in live.string(f"{key}.err")
+            continue
+        want = lay.offset(tname, member) if member else lay.size(tname)
+        assert value == want, (key, value, want)
+        compared += 1
+    assert compared == 16
+    # qemu_fw_cfg's type is only in the module's own BTF file.
+    assert "fw_cfg_sysfs_entry" not in {t[1] for t in parse_bpftool(truth / "vmlinux.bpftool.txt").values()}
+    assert [v for _, t, m, v in asked if t == "struct fw_cfg_sysfs_entry" and m is None] == \
+        [lay.size("struct fw_cfg_sysfs_entry")]
 
 
 @pytest.mark.parametrize("p", HANDLES)

@@ -109,10 +109,12 @@ def test_kvm_stub_lists_every_function_of_the_cdef():
 
 def test_fast_stub_lists_the_reader_methods():
     stub = stub_names(ROOT / "pykvm" / "_fast.pyi")
-    real = {n for n in vars(pykvm._fast.Reader) if not n.startswith("__")}
-    assert stub["Reader"] == real
+    classes = ("Reader", "Value", "MemberTable")
+    for cls in classes:
+        real = {n for n in vars(getattr(pykvm._fast, cls)) if not n.startswith("__")}
+        assert stub[cls] - {"__init__", "__int__", "__index__", "__len__"} == real, cls
     assert stub[""] - {"Address", "WritableBuffer", "U64s"} == \
-        {n for n in vars(pykvm._fast) if not n.startswith("_") and n != "Reader"}
+        {n for n in vars(pykvm._fast) if not n.startswith("_") and n not in classes}
 
 
 def test_py_typed_and_stubs_ship():

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fast.h"
+
 /* The cffi module's functions, as pykvm_api.h declares them. */
 typedef int64_t (*read_fn)(void *kd, uint64_t addr, void *buf, size_t len);
 typedef size_t (*read_many_fn)(void *kd, const uint64_t *addrs, size_t n,
@@ -52,13 +54,7 @@ static erraddr_fn api_erraddr;
 #define BATCH 512
 #define PAGE 4096u
 
-typedef struct {
-	PyObject_HEAD
-	void *kd;      /* the pykvm_api.h handle; NULL when closed */
-	int swap;      /* the core's byte order is not this machine's */
-	int ptrsize;   /* the core's pointer size: 4 or 8 */
-	int has_pread; /* physical reads exist in this backend */
-} Reader;
+PyTypeObject *fast_reader_type;
 
 /* ---- errors: made by the Python layer, raised here ---- */
 
@@ -387,8 +383,8 @@ static PyObject *Reader_readinto(PyObject *self, PyObject *const *args,
 }
 
 /* An unsigned integer of size bytes (1..8) at addr, in the core's order. */
-static int read_uint(Reader *r, PyObject *self, uint64_t addr, int size,
-		     int physical, uint64_t *out)
+int read_uint(Reader *r, PyObject *self, uint64_t addr, int size,
+	      int physical, uint64_t *out)
 {
 	unsigned char b[8];
 	uint64_t v = 0;
@@ -413,7 +409,7 @@ static int read_uint(Reader *r, PyObject *self, uint64_t addr, int size,
 	return 0;
 }
 
-static PyObject *from_uint(uint64_t v, int size, int is_signed)
+PyObject *from_uint(uint64_t v, int size, int is_signed)
 {
 	if (is_signed) {
 		if (size < 8 && (v >> (8 * size - 1)) & 1)
@@ -1121,6 +1117,12 @@ PyMODINIT_FUNC PyInit__fast(void)
 	t = PyType_FromSpec(&Reader_spec);
 	if (t == NULL || PyModule_AddObject(m, "Reader", t) != 0) {
 		Py_XDECREF(t);
+		Py_DECREF(m);
+		return NULL;
+	}
+	Py_INCREF(t); /* kept for the Value type's checks */
+	fast_reader_type = (PyTypeObject *)t;
+	if (fast_value_add(m) != 0) {
 		Py_DECREF(m);
 		return NULL;
 	}

@@ -7,6 +7,7 @@ import functools
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, SupportsIndex, Tuple, Union, overload
 
+from .._fast import MemberTable as _MemberTable, Value as _Value
 from ..errors import KvmFormatError
 from .typesys import Type
 
@@ -21,23 +22,24 @@ def _int_of(data: bytes, little: bool, signed: bool) -> int:
     return int.from_bytes(data, "little" if little else "big", signed=signed)
 
 
-class Object:
-    """A value of a kernel type at an address.
+class Object(_Value):
+    """A value of a kernel type at an address: ``Object(kvm, address, type,
+    bits=None)``, bits being (bit offset from address, bit size) for a
+    bitfield.
 
     Members read as attributes (``task.comm``, ``task.tasks.next``; through a
     pointer too, as C's ``->``) or items (``task["type"]`` for a member whose
     name is also a method here); array and pointer elements as ``obj[i]``.
     ``int(obj)`` and ``.value()`` read it, ``.string()`` reads a char array or
     ``char *``, ``.deref()`` follows a pointer.
+
+    The C base (pykvm._fast.Value) holds the fields and does the common
+    cases, a struct member by attribute and an integer's value, from the
+    type's member table (_member_table); what it does not know it asks
+    _getattr_slow and _int_slow here.
     """
 
-    __slots__ = ("_kvm", "address", "type", "_bits")
-
-    def __init__(self, kvm: TypesMixin, address: int, type: Type, bits: Optional[Tuple[int, int]] = None):
-        self._kvm = kvm
-        self.address = address
-        self.type = type
-        self._bits = bits  # (bit offset from address, bit size) for a bitfield
+    __slots__ = ()
 
     # ---- members and elements ----
 
@@ -60,6 +62,8 @@ class Object:
 
     def _member(self, name: str) -> "Object":
         t = self.type
+        if t._cmembers is None:
+            _member_table(t)
         idx = t._index  # the resolved struct's own index, the common case
         if idx is not None and t._resolved is t:
             hit = idx.get(name)
@@ -86,8 +90,11 @@ class Object:
             return Object(self._kvm, addr + bit // 8, mt, (bit % 8, size))
         return Object(self._kvm, addr + bit // 8, mt)
 
-    def __getattr__(self, name: str) -> "Object":
-        if name.startswith("__"):
+    def _getattr_slow(self, name: str) -> "Object":
+        """obj.name when the C base's member table has no answer.  Python's
+        own protocol names (__len__, __array__ ...) are never members; a
+        kernel member such as task_struct's __state is."""
+        if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return self._member(name)
 
@@ -135,13 +142,16 @@ class Object:
     def _raw(self, size: int) -> bytes:
         return self._kvm.read(self.address, size)
 
-    def __int__(self) -> int:
+    def _reader_code(self) -> int:
+        """The C base's read code for int(self) (see _read_code)."""
+        return _read_code(self.type.resolve())
+
+    def _int_slow(self) -> int:
+        """int(self) where the C base does not read it itself: bitfields,
+        odd sizes, addresses outside 0 .. 2**64 - 1, errors."""
         if self._bits is None:
-            # Plain integers and pointers: one read call, its name cached on the type.
-            rd = self.type._reader
-            if rd is None:
-                rd = self.type._reader = _reader_name(self.type.resolve())
-            if rd:  # rd names a read_* method of the Kvm: each returns an int
+            rd = _reader_name(self.type.resolve())
+            if rd:
                 return getattr(self._kvm, rd)(self.address)  # type: ignore[no-any-return]
         t = self.type.resolve()
         k = t.kind
@@ -169,8 +179,6 @@ class Object:
         if k == "array" or k in ("struct", "union"):
             raise TypeError(f"{self.type.name_str()} is not an integer (use .value())")
         raise TypeError(f"{self.type.name_str()} has no integer value")
-
-    __index__ = __int__
 
     def __bool__(self) -> bool:
         k = self.type.resolve().kind
@@ -296,6 +304,39 @@ class Object:
         except Exception as e:  # unreadable memory still shows where it is
             shown = f"<{type(e).__name__}: {e}>"
         return f"Object({self.type.name_str()!r}, 0x{self.address:x}, {shown})"
+
+
+def _read_code(t: Type) -> int:
+    """pykvm._fast.Value's read code for a resolved type: size | signed << 4
+    for a 1, 2, 4 or 8-byte integer or enum, 0x20 for a pointer, else 0."""
+    if t.kind == "ptr":
+        return 0x20
+    if t.kind in ("int", "enum", "enum64") and t.size in (1, 2, 4, 8):
+        signed = t.is_signed if t.kind == "int" else bool(t.kflag)
+        return t.size | (0x10 if signed else 0)
+    return 0
+
+
+# Names of Object's own attributes: never members in the table, so that
+# obj.type, obj.address, obj.value ... keep their meaning (task["type"]
+# reads such a member).
+_OWN_NAMES = frozenset(dir(Object))
+
+
+def _member_table(t: Type) -> None:
+    """Type._cmembers for t, if it is (a typedef of) a struct or union: its
+    byte-aligned, non-bitfield members (anonymous members flattened) as
+    name -> (byte offset, type, read code), in the C base's MemberTable."""
+    r = t.resolve()
+    if r.kind not in ("struct", "union"):
+        return
+    table = r._cmembers
+    if table is None:
+        table = _MemberTable({name: (bit // 8, mt, _read_code(mt.resolve()))
+                              for name, (bit, size, mt) in r.member_index().items()
+                              if not size and bit % 8 == 0 and name not in _OWN_NAMES})
+        r._cmembers = table
+    t._cmembers = table
 
 
 def _reader_name(t: Type) -> str:

@@ -7,6 +7,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
+from .._fast import MemberTable
 from .._kvm import ffi, lib
 from ..errors import KvmError, KvmFormatError, UnsupportedError
 
@@ -72,7 +73,7 @@ class Type:
 
     __slots__ = ("table", "id", "kind", "name", "_size", "_target_id", "_target", "vlen",
                  "kflag", "nelems", "encoding", "bits", "int_offset", "_members", "_index",
-                 "_enumerators", "_resolved", "_ptr", "_reader", "__weakref__")
+                 "_enumerators", "_resolved", "_ptr", "_cmembers", "__weakref__")
 
     def __init__(self, table: "TypeTable", id: Optional[int], kind: str, name: Optional[str],
                  size: Optional[int], target: Optional["Type"] = None, target_id: int = 0,
@@ -96,7 +97,8 @@ class Type:
         self._enumerators: Optional[List[Tuple[str, int]]] = None
         self._resolved: Optional[Type] = None
         self._ptr: Optional[Type] = None
-        self._reader: Optional[str] = None  # Object.__int__'s read method, once known
+        # Object's member table (pykvm._fast.Value reads it), once built.
+        self._cmembers: Optional[MemberTable] = None
 
     # ---- what it refers to ----
 

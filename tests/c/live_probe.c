@@ -10,6 +10,11 @@
  * prints itself (its errstr argument) go to stderr, which the guest
  * captures with stdout.
  *
+ * Built with -DHAVE_BTF (and libbpf) it also asks the type questions
+ * kvm_type_size / kvm_member_offset answer from the live kernel's own
+ * /sys/kernel/btf/vmlinux and /sys/kernel/btf/<module>; the host checks
+ * them against bpftool's reading of the same kernel's BTF.
+ *
  * usage: live_probe [--kptr-restrict]
  *   Needs root and kptr_restrict <= 1.  --kptr-restrict also sets
  *   kernel.kptr_restrict to 2 for a while (then back to its value): only
@@ -178,6 +183,47 @@ static void put_kcore_headers(void)
 }
 
 /* Every check on one open handle; keys start with prefix. */
+/* Type questions: "TYPE" for a size, "TYPE|MEMBER" for an offset. */
+static const char *const type_questions[] = {
+	"struct task_struct", "struct task_struct|pid", "struct task_struct|comm",
+	"struct task_struct|tasks", "struct task_struct|se.vruntime",
+	"struct module", "struct module|name", "struct module|list",
+	"struct list_head", "struct new_utsname|release", "struct uts_namespace|name",
+	"struct printk_ringbuffer", "struct prb_desc_ring|count_bits",
+	/* qemu_fw_cfg's own type, only in /sys/kernel/btf/qemu_fw_cfg */
+	"struct fw_cfg_sysfs_entry", "struct fw_cfg_sysfs_entry|name",
+	"struct fw_cfg_sysfs_entry|list",
+	"struct no_such_type_here", "struct task_struct|no_such_member",
+	NULL,
+};
+
+/* Each question as p.btf.I.question=..., its answer p.btf.I.value=N
+ * (and .errno / .err when it is -1). */
+static void put_types(kvm_t *kd, const char *p)
+{
+	char q[128], key[64];
+	size_t i;
+
+	for (i = 0; type_questions[i] != NULL; i++) {
+		char *bar;
+		ssize_t v;
+		snprintf(q, sizeof(q), "%s", type_questions[i]);
+		bar = strchr(q, '|');
+		if (bar != NULL) {
+			*bar = '\0';
+			v = kvm_member_offset(kd, q, bar + 1);
+		} else {
+			v = kvm_type_size(kd, q);
+		}
+		printf("%s.btf.%zu.question=%s\n", p, i, type_questions[i]);
+		printf("%s.btf.%zu.value=%zd\n", p, i, v);
+		if (v < 0) {
+			snprintf(key, sizeof(key), "%s.btf.%zu", p, i);
+			put_err(key, kd);
+		}
+	}
+}
+
 static void probe(kvm_t *kd, const char *p)
 {
 	struct nlist nl[] = {
@@ -311,6 +357,7 @@ static void probe(kvm_t *kd, const char *p)
 	snprintf(key, sizeof(key), "%s.write", p);
 	put_err(key, kd);
 
+	put_types(kd, p);
 	printf("%s.close=%d\n", p, kvm_close(kd));
 }
 
