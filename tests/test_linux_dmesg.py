@@ -12,7 +12,7 @@ import pytest
 import pykvm
 from pykvm.linux import dmesg, format_makedumpfile
 from conftest import ROOT, VARIANTS
-from panic_fixtures import panic, panic_cases  # noqa: F401
+from panic_fixtures import module_panic_cases, panic, panic_cases  # noqa: F401
 
 
 @pytest.mark.parametrize("namelist", [False, True], ids=["no-namelist", "kallsyms"])
@@ -50,6 +50,68 @@ def test_records_hold_the_guests_log(panic, variant, fname):
     assert any(t.startswith("Kernel panic - not syncing: sysrq triggered crash") for t in texts)
 
 
+KERN_EMERG, KERN_NOTICE, KERN_INFO, KERN_DEBUG = 0, 5, 6, 7
+LOG_KERN, LOG_USER = 0, 1
+
+
+def _console_lines(d):
+    """{(timestamp in us, text)} of the lines the guest's console printed before the panic
+    (the first kernel's only: a kdump guest's console goes on with the capture kernel)."""
+    console = d.text("console.log").replace("\r", "")
+    out = set()
+    for line in console[:console.index("Kernel panic - not syncing")].splitlines():
+        m = re.match(r"\[\s*(\d+)\.(\d{6})\] (.*)", line)
+        if m:
+            out.add((int(m.group(1)) * 1000000 + int(m.group(2)), m.group(3)))
+    return out
+
+
+@pytest.mark.parametrize("variant,fname", panic_cases() + module_panic_cases())
+def test_levels_and_facilities(panic, variant, fname):
+    """Each record's level and facility against what the guest shows independently.
+
+    - The guest's init wrote the log line to /dev/kmsg without a <N> prefix: the kernel's
+      devkmsg_write gives such a line facility LOG_USER (1) and the level
+      default_message_loglevel (console_printk[1]); no other record is from user space.
+    - Lines whose level the kernel source fixes: the banner (pr_notice in start_kernel),
+      sysrq's action messages (pr_info in __handle_sysrq), the panic (pr_emerg in panic()).
+    - Before the panic the console printed exactly the records below the default console
+      log level (console_printk[3]; the command line sets no loglevel): a KERN_DEBUG record
+      is in the log but not on the console, every other one is on both.
+    """
+    d = panic[variant]
+    with pykvm.open(d.kallsyms, d.path(fname)) as kd:
+        records = dmesg(kd)
+        printk = kd.symbol("console_printk")  # int console_printk[4]
+        default_level, console_default = kd.read_u32(printk + 4), kd.read_u32(printk + 12)
+    assert default_level == 4 and console_default == 7  # Debian's CONFIG_*_LOGLEVEL_DEFAULT
+    assert all(r.level is not None and 0 <= r.level <= 7 for r in records)
+    texts = [r.text.decode("utf-8", "replace") for r in records]
+    line = f"PYKVM-LOG {d.truth['logline']}"
+    user = [(t, r.facility, r.level) for r, t in zip(records, texts) if r.facility != LOG_KERN]
+    assert user == [(line, LOG_USER, default_level)]
+    by_text = {t: r for r, t in zip(records, texts)}
+    assert by_text[d.truth["banner"].rstrip("\n")].level == KERN_NOTICE
+    panics = [r for r, t in zip(records, texts) if t.startswith("Kernel panic - not syncing")]
+    assert [r.level for r in panics] == [KERN_EMERG]
+    assert by_text["sysrq: Show State"].level == KERN_INFO
+    if variant != "softdog":
+        assert by_text["sysrq: Trigger a crash"].level == KERN_INFO
+    console = _console_lines(d)
+    shown, hidden = [], []
+    for r, t in zip(records, texts):
+        if r.seq >= panics[0].seq:
+            break
+        first = t.split("\n", 1)[0]
+        if not first.strip():
+            continue
+        on_console = (r.ts_nsec // 1000, first) in console
+        (shown if r.level < console_default else hidden).append((on_console, r.level, first))
+    assert sum(1 for s in hidden if s[1] == KERN_DEBUG) >= 5  # the log has some to check
+    assert not [s for s in hidden if s[0]], "a record above the console's level was printed"
+    assert [s for s in shown if not s[0]] == [], "a record below the console's level was not printed"
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("fname", ["vmcore.elf", "vmcore-paging.elf", "vmcore.kdump-zlib",
                                    "vmcore.mdf-zlib", "vmcore.mdf-zstd", "vmcore.mdf-lzo.flat"])
@@ -84,6 +146,9 @@ def test_cli(panic, variant, fname):
     # the log line was written by the guest's init: PID 1
     line = next(x for x in recs if x["text"] == f"PYKVM-LOG {d.truth['logline']}")
     assert line["caller_id"] == 1
+    assert (line["facility"], line["level"]) == (LOG_USER, 4)
+    assert all(0 <= x["level"] <= 7 and "facility" in x for x in recs)
+    assert (recs[0]["facility"], recs[0]["level"]) == (LOG_KERN, KERN_NOTICE)
 
 
 def test_cli_bad_usage():

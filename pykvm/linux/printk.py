@@ -112,18 +112,29 @@ class _Layout:
                                f"{getattr(self, name)}")
 
 
-def _level_facility(kd: Kvm) -> Optional[Tuple[int, int]]:
-    """(byte offset of facility, bit offset of level) in struct printk_info, from BTF."""
+def _level_facility(kd: Kvm) -> Optional[Tuple[int, int, int]]:
+    """(byte offset of facility, bit offset of level, bit size of level) in struct
+    printk_info, from the kernel's types (BTF); None when they are not known.
+
+    The kernel declares ``u8 facility; u8 flags : 5; u8 level : 3;``: level is a bitfield,
+    read from the byte holding it (little-endian bit order, as the kernel's layout says).
+    """
     get_type = getattr(kd, "type", None)
     if get_type is None:
         return None
     try:
         t = get_type("struct printk_info")
-        fac = t.member("facility")
-        lev = t.member("level")
-        return fac.offset, lev.bit_offset
-    except Exception:  # no BTF, or a layout without these members
+        fac_bits, fac_size, _ = t.member("facility")
+        lev_bits, lev_size, lev_type = t.member("level")
+    except (KvmError, LookupError):  # no BTF, or a layout without these members
         return None
+    if fac_bits % 8 or fac_size not in (0, 8):  # facility is a whole byte
+        return None
+    if not lev_size:  # not a bitfield (a kernel declaring a whole u8 level)
+        lev_size = 8 * (lev_type.resolve().size or 1)
+    if lev_size > 8 or lev_bits % 8 + lev_size > 8:  # level within one byte
+        return None
+    return fac_bits // 8, lev_bits, lev_size
 
 
 def _read_mem(kd: Kvm, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int]]]:
@@ -216,9 +227,9 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
         device = info_buf[dev + L.dev_device:dev + L.dev_device + L.dev_device_len]
         level = facility = None
         if level_facility:
-            fo, lbit = level_facility
+            fo, lbit, lsize = level_facility
             facility = info_buf[i + fo]
-            level = (info_buf[i + lbit // 8] >> (lbit % 8)) & 7
+            level = (info_buf[i + lbit // 8] >> (lbit % 8)) & ((1 << lsize) - 1)
         begin = u64(desc_buf, d + L.desc_lpos + L.lpos_begin)[0]
         nxt = u64(desc_buf, d + L.desc_lpos + L.lpos_next)[0]
         text, err = _text(data, data_holes, size_bits, begin, nxt, text_len)
