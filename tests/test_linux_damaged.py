@@ -98,3 +98,34 @@ def test_printk_record_and_ring_damaged(damaged):
     r = subprocess.run([sys.executable, "-m", "pykvm", "dmesg", "--json", "-M", damaged],
                        capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 1 and '"error"' in r.stdout
+
+
+def test_struct_module_without_core_layout(panic, monkeypatch, capsys):
+    """A kernel whose struct module has no core_layout (6.4+ keeps mem[] instead): lsmod
+    raises UnsupportedError naming the struct, the member and the kernel, the command says
+    so in one line with status 1, and what does not need the member still works."""
+    from pykvm.btf.typesys import Type
+    from pykvm.cli import main
+    d = panic["kdump"]
+    real = Type.member_index
+
+    def member_index(self):
+        idx = real(self)
+        if self.kind == "struct" and self.name == "module":
+            idx = {k: v for k, v in idx.items() if k != "core_layout"}
+        return idx
+    monkeypatch.setattr(Type, "member_index", member_index)
+    with pykvm.open(None, d.path("vmcore.elf")) as kd:
+        with pytest.raises(pykvm.UnsupportedError) as e:
+            lsmod(kd)
+        assert isinstance(e.value, pykvm.KvmError)
+        for word in ("struct module", "core_layout.base", d.truth["release"]):
+            assert word in str(e.value)
+        assert len(tasks(kd)) > 10 and not any(t.error for t in tasks(kd))
+    capsys.readouterr()
+    assert main(["lsmod", "-M", d.path("vmcore.elf")]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("pykvm lsmod: ") and err.count("\n") == 1
+    assert "struct module has no member core_layout.base" in err
+    assert main(["ps", "-M", d.path("vmcore.elf")]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .common import Parser, add_files, open_kvm
 
@@ -18,9 +19,16 @@ def add_parser(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UnsupportedError
+    from ..linux.layout import layout
     from ..linux.modules import lsmod
     with open_kvm(args) as kd:
-        mods = lsmod(kd)
+        layout(kd)  # no kernel types at all: an error (status 2)
+        try:
+            mods = lsmod(kd)
+        except UnsupportedError as e:  # a struct module this reader does not know
+            print(f"pykvm lsmod: {e}", file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps([m.as_json() for m in mods], indent=1))
     else:

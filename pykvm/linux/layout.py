@@ -1,13 +1,14 @@
 """The offsets pykvm.linux reads with, from the kernel's own types (its BTF).
 
-One object per handle: every offset the tools use, looked up once.  A member a kernel
-version lacks is None; a missing type system raises UnsupportedError naming the dump.
+One object per handle: every offset the tools use, looked up once.  An optional member a
+kernel version lacks is None; reading a needed one it lacks raises UnsupportedError (a
+KvmError) naming it; a missing type system raises UnsupportedError naming the dump.
 """
 
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from ..errors import KvmError, UnsupportedError
 
@@ -43,21 +44,47 @@ def _opt(kd: Kvm, type_name: str, *paths: str) -> Optional[int]:
     return None
 
 
-def _needed(kd: Kvm, type_name: str, *paths: str) -> int:
-    """_opt for a member the tools reading it use without a check: typed int for them,
-    yet None (as _opt gives) on a kernel without it, so that a Layout is still made there
-    and only a tool that reads the member fails."""
-    return _opt(kd, type_name, *paths)  # type: ignore[return-value]
+class _Needed:
+    """A member offset the tools read without a check.  A kernel that has the member gets
+    its offset in the instance's dict, which shadows this (non-data) descriptor: reading it
+    is a plain attribute read.  On a kernel without it the read comes here and raises
+    UnsupportedError naming the struct, the member and the kernel, so that a Layout is
+    still made there and only a tool reading the member fails."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Optional[Layout], objtype: Optional[type] = None) -> int:
+        if obj is None:
+            raise AttributeError(self.name)
+        raise obj._missing_error(self.name)
 
 
 class Layout:
+    # members some kernel versions lack (a read raises UnsupportedError there)
+    state = _Needed()
+    mod_core_base = _Needed()
+    mod_core_size = _Needed()
+    mod_core_text_size = _Needed()
+    mod_init_size = _Needed()
+    mod_kallsyms = _Needed()
+    mod_num_orcs = _Needed()
+    mod_orc_ip = _Needed()
+    mod_orc = _Needed()
+    use_source = _Needed()
+    ks_symtab = _Needed()
+    ks_num = _Needed()
+    ks_strtab = _Needed()
+
     def __init__(self, kd: Kvm) -> None:
         _types(kd)
+        self._missing: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
+        self._release = ""
         ts = "struct task_struct"
         self.pid = offsetof(kd, ts, "pid")
         self.tgid = offsetof(kd, ts, "tgid")
         self.comm = offsetof(kd, ts, "comm")
-        self.state = _needed(kd, ts, "__state", "state")
+        self._need(kd, "state", ts, "__state", "state")
         self.exit_state = offsetof(kd, ts, "exit_state")
         self.cpu = _opt(kd, ts, "thread_info.cpu", "cpu")
         self.real_parent = offsetof(kd, ts, "real_parent")
@@ -76,24 +103,56 @@ class Layout:
         self.mod_name = offsetof(kd, m, "name")
         self.mod_state = offsetof(kd, m, "state")
         self.mod_refcnt = _opt(kd, m, "refcnt")
-        self.mod_core_base = _needed(kd, m, "core_layout.base")
-        self.mod_core_size = _needed(kd, m, "core_layout.size")
-        self.mod_core_text_size = _needed(kd, m, "core_layout.text_size")
-        self.mod_init_size = _needed(kd, m, "init_layout.size")
-        self.mod_kallsyms = _needed(kd, m, "kallsyms")
-        self.mod_num_orcs = _needed(kd, m, "arch.num_orcs")
-        self.mod_orc_ip = _needed(kd, m, "arch.orc_unwind_ip")
-        self.mod_orc = _needed(kd, m, "arch.orc_unwind")
+        self._need(kd, "mod_core_base", m, "core_layout.base")
+        self._need(kd, "mod_core_size", m, "core_layout.size")
+        self._need(kd, "mod_core_text_size", m, "core_layout.text_size")
+        self._need(kd, "mod_init_size", m, "init_layout.size")
+        self._need(kd, "mod_kallsyms", m, "kallsyms")
+        self._need(kd, "mod_num_orcs", m, "arch.num_orcs")
+        self._need(kd, "mod_orc_ip", m, "arch.orc_unwind_ip")
+        self._need(kd, "mod_orc", m, "arch.orc_unwind")
         self.mod_source_list = _opt(kd, m, "source_list")
         self.use_source_list = _opt(kd, "struct module_use", "source_list")
-        self.use_source = _needed(kd, "struct module_use", "source")
+        self._need(kd, "use_source", "struct module_use", "source")
         self.tk_ktime_sec = _opt(kd, "struct timekeeper", "ktime_sec")
         self.tk_offs_boot = _opt(kd, "struct timekeeper", "offs_boot")
         k = "struct mod_kallsyms"
-        self.ks_symtab = _needed(kd, k, "symtab")
-        self.ks_num = _needed(kd, k, "num_symtab")
-        self.ks_strtab = _needed(kd, k, "strtab")
+        self._need(kd, "ks_symtab", k, "symtab")
+        self._need(kd, "ks_num", k, "num_symtab")
+        self._need(kd, "ks_strtab", k, "strtab")
         self.ks_typetab = _opt(kd, k, "typetab")
+        if self._missing:
+            self._release = _release(kd)
+
+    def _need(self, kd: Kvm, attr: str, type_name: str, *paths: str) -> None:
+        off = _opt(kd, type_name, *paths)
+        if off is None:
+            self._missing[attr] = (type_name, paths)
+        else:
+            self.__dict__[attr] = off
+
+    def need(self, *attrs: str) -> None:
+        """Raise UnsupportedError when this kernel lacks one of the members attrs name."""
+        for a in attrs:
+            if a in self._missing:
+                raise self._missing_error(a)
+
+    def _missing_error(self, attr: str) -> UnsupportedError:
+        type_name, paths = self._missing.get(attr, ("?", (attr,)))
+        on = f" (Linux {self._release})" if self._release else ""
+        return UnsupportedError(errno.ENOTSUP, f"{type_name} has no member "
+                                f"{' or '.join(paths)} on this kernel{on}: a layout this "
+                                "reader does not know")
+
+
+def _release(kd: Kvm) -> str:
+    """The kernel release VMCOREINFO gives (OSRELEASE), "" when it gives none."""
+    try:
+        from .vmcoreinfo import vmcoreinfo
+        vi = vmcoreinfo(kd)
+        return vi["OSRELEASE"] if vi.has("OSRELEASE") else ""
+    except KvmError:
+        return ""
 
 
 def layout(kd: Kvm) -> Layout:

@@ -85,9 +85,15 @@ def _read_module(kd: Kvm, L: Layout, m: int) -> Module:
 
 
 def lsmod(kd: Kvm) -> List[Module]:
-    """Every module on the list, in list order (newest first, as /proc/modules)."""
+    """Every module on the list, in list order (newest first, as /proc/modules).
+    UnsupportedError when the kernel's struct module is laid out in a way not known here."""
     from .layout import layout
     L = layout(kd)
+    # a kernel whose struct module lacks these (core_layout is mem[] since 6.4): one error,
+    # UnsupportedError, not one unreadable entry a module
+    L.need("mod_core_base", "mod_core_size", "mod_core_text_size", "mod_init_size")
+    if L.mod_source_list is not None and L.use_source_list is not None:
+        L.need("use_source")
     out: List[Module] = []
     try:
         for m in _module_addrs(kd, L):
