@@ -184,6 +184,28 @@ def test_every_command_takes_json():
         assert "--json" in run(cmd, "--help", files=False).stdout.decode(), cmd
 
 
+def test_command_table_is_the_modules():
+    """--help lists TABLE's names and help lines without importing the commands: they are
+    the ones each command's module gives, and only the command run is imported."""
+    import argparse
+
+    import pykvm.cli
+
+    [sub] = [a for a in pykvm.cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    listed = {c.dest: c.help for c in sub._choices_actions}
+    assert listed == {cmd: help for cmd, help in pykvm.cli.TABLE.values()}
+    assert list(pykvm.cli.TABLE) == pykvm.cli.COMMANDS
+    code = ("import sys, pykvm.cli\n"
+            "try:\n    pykvm.cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pykvm.cli.')))")
+    for argv, want in [(["--json", "-M", "/nonexistent", "dmesg"], ["common", "dmesg"]),
+                       (["-N", "ps", "-M", "/nonexistent", "type", "x"], ["common", "typeinfo"]),
+                       (["--help"], ["common"])]:
+        r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                           cwd=ROOT)
+        assert r.stdout.splitlines()[-1] == repr([f"pykvm.cli.{m}" for m in want]), argv
+
+
 def test_version():
     res = run("--version", files=False)
     assert res.returncode == 0

@@ -4,7 +4,9 @@
 kernel is used; they may come before the command or after it.  Each command
 is a module of this package with ``add_parser(subparsers)`` and a
 ``run(args)`` it sets as ``func``; COMMANDS lists them in the order
-``--help`` shows.  Every failure is one line on stderr and exit status 2.
+``--help`` shows, TABLE their names and help lines, so that only the module
+of the command run is imported.  Every failure is one line on stderr and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -18,9 +20,28 @@ from ..errors import KvmError
 from .common import CliError, Parser, add_files
 
 COMMANDS = ["info", "nlist", "read", "convert", "dmesg", "sysinfo", "ps", "lsmod", "bt", "typeinfo", "printval", "sym"]  # typeinfo: `type`, printval: `print` (module names that shadow no builtin)
+# module -> (command, its help line): what --help lists without importing the modules;
+# a command's module (its options, its run) is imported only when it is the one run.
+# tests/test_cli_table.py checks this against what each module's add_parser says.
+TABLE = {
+    "info": ("info", "describe the core: format, machine, kernel facts, pages, segments"),
+    "nlist": ("nlist", "print symbol values, like nm for the given names"),
+    "read": ("read", "read memory at a symbol or address"),
+    "convert": ("convert", "write an image (LiME, AVML, raw, ...) as an ELF vmcore with VMCOREINFO"),
+    "dmesg": ("dmesg", "print the kernel log (text as makedumpfile --dump-dmesg; --json: records)"),
+    "sysinfo": ("sys", "system facts: release, machine, CPUs, memory, uptime, the panic message"),
+    "ps": ("ps", "list every task: pid, ppid, state letter, cpu, comm, task_struct address"),
+    "lsmod": ("lsmod", "list loaded modules: name, size, refcount, users, state, address"),
+    "bt": ("bt", "kernel backtrace of the panic (--panic), of a task (PID) or of every task (--all)"),
+    "typeinfo": ("type", "a kernel type's layout (BTF), like pahole"),
+    "printval": ("print", "print a typed value: symbol.member->member[index]"),
+    "sym": ("sym", "an address as name+0xoff/0xsize [module]"),
+}
 
 
-def build_parser() -> Parser:
+def build_parser(command: Optional[str] = None) -> Parser:
+    """The parser: with command (a module of COMMANDS), that command's own and a bare entry
+    (name and help) for each other; without, every command's own."""
     from .. import __version__, backend, platform
 
     ap = Parser(prog="pykvm", description="Read kernel memory through libkvm: the running "
@@ -33,12 +54,27 @@ def build_parser() -> Parser:
     add_files(ap, top=True)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+        if command is None or name == command:
+            importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+        else:  # what --help lists; never parses (main knows the command first)
+            cmd, help = TABLE[name]
+            sub.add_parser(cmd, help=help, add_help=False)
     return ap
 
 
+def _command(argv: List[str]) -> Optional[str]:
+    """The module of the command argv runs, found by a parser of bare commands (so -N, -M
+    and the other options before the command are skipped as argparse does); None when
+    there is none (argparse's own errors and --help, --version then come from here)."""
+    ns, _ = build_parser("").parse_known_args(argv)
+    by_command = {cmd: name for name, (cmd, _help) in TABLE.items()}
+    return by_command.get(getattr(ns, "command", None) or "")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(_command(argv)).parse_args(argv)
     prog = f"pykvm {args.command}"
     try:
         status: int = args.func(args)
