@@ -155,3 +155,21 @@ def test_cli_bad_usage():
     assert cli("dmesg", "--no-such-option").returncode == 2
     r = cli("dmesg", "-M", "/nonexistent/vmcore")
     assert r.returncode == 2 and b"/nonexistent/vmcore" in r.stderr
+
+
+def test_text_loads_no_type_system(panic):
+    """import pykvm and the text log need no kernel types: the type system is imported on
+    the first type question (--json's levels), not before."""
+    path = panic["kdump"].path("vmcore.elf")
+    code = ("import sys, io, contextlib\n"
+            "import pykvm\n"
+            "print('pykvm.btf.typesys' in sys.modules)\n"
+            "from pykvm.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(sys.argv[1:])\n"
+            "print('pykvm.btf.typesys' in sys.modules)\n")
+    for args, loaded in [(["dmesg", "-M", path], False), (["dmesg", "--json", "-M", path], True)]:
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["False", str(loaded)], args

@@ -11,8 +11,31 @@ the public face; this package holds the machinery:
 * :mod:`.helpers`: ``container_of``, list walks, per-CPU access, symbolize.
 """
 
-from .typesys import Member, Type, TypeTable
-from .objects import Object
-from .helpers import Symbolized
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .typesys import Member, Type, TypeTable
+    from .objects import Object
+    from .helpers import Symbolized
 
 __all__ = ["Type", "Member", "TypeTable", "Object", "Symbolized"]
+# Imported on first use (PEP 562): pykvm.Kvm holds helpers' TypesMixin, and a program that
+# asks no type question should not pay for the type system.
+_WHERE = {"Type": "typesys", "Member": "typesys", "TypeTable": "typesys", "Object": "objects",
+          "Symbolized": "helpers"}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -10,13 +10,15 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTup
                     Union, overload)
 
 from ..errors import FaultError, KvmError, KvmFormatError, SymbolNotFoundError
-from .decls import GLOBALS, parse_declaration
-from .objects import Object, _split_path
-from .typesys import Type, TypeTable
 
 if TYPE_CHECKING:
     from .._fast import Address
     from ..kvm import Symbol
+    from .objects import Object
+    from .typesys import Type, TypeTable
+
+# The type system (typesys, objects, decls) is imported on the first question about
+# types, not with pykvm: a tool that reads no types (dmesg, read, nlist) never loads it.
 
 # A list longer than this is taken as corrupt (no kernel list comes near).
 LIST_LIMIT = 10_000_000
@@ -76,6 +78,7 @@ class TypesMixin:
         """The kernel's type table (BTF, loaded on first use)."""
         t = self._btf_table
         if t is None:
+            from .typesys import TypeTable
             self._handle()
             t = self._btf_table = TypeTable(self)
         return t
@@ -99,6 +102,7 @@ class TypesMixin:
         return bits // 8
 
     def _member_path(self, t: Type, path: str) -> Tuple[int, int, Type]:
+        from .objects import _split_path
         bits = 0
         size = 0
         cur = t
@@ -147,6 +151,7 @@ class TypesMixin:
 
     def declare(self, declaration: str, type: Union[str, Type, None] = None) -> None:
         """Declare a global: declare('struct foo *bar') or declare('bar', 'struct foo *')."""
+        from .decls import parse_declaration
         typ: Union[str, Type]
         if type is None:
             name, typ = parse_declaration(declaration)
@@ -159,6 +164,7 @@ class TypesMixin:
     def declared_type(self, symbol: str) -> Type:
         """The type of a global: declared here, in the table of well-known
         ones, or (per-CPU variables) by the kernel's BTF."""
+        from .decls import GLOBALS
         decl = (self._btf_decls or {}).get(symbol)
         if decl is None:
             decl = GLOBALS.get(symbol)
@@ -173,6 +179,7 @@ class TypesMixin:
     def object(self, where: Union[str, int, Object], type: Union[str, Type, None] = None) -> Object:
         """A typed object: a symbol (its declared type unless type= says),
         or an address with type=."""
+        from .objects import Object
         if isinstance(where, Object):
             return where if type is None else where.cast(type)
         if isinstance(where, str):
@@ -188,6 +195,7 @@ class TypesMixin:
     def container_of(self, ptr: Union[int, Object], type: Union[str, Type], member: str) -> Object:
         """The object of type whose member is at ptr (a pointer Object, an
         Object of the member, or an address)."""
+        from .objects import Object
         if isinstance(ptr, Object):
             addr = int(ptr) if ptr.type.resolve().kind == "ptr" else ptr.address
         else:
@@ -196,6 +204,7 @@ class TypesMixin:
         return Object(self, addr - self.offsetof(t, member), t)
 
     def _head_address(self, head: Union[int, str, Object]) -> int:
+        from .objects import Object
         if isinstance(head, Object):
             return int(head) if head.type.resolve().kind == "ptr" else head.address
         if isinstance(head, str):
@@ -230,6 +239,7 @@ class TypesMixin:
         """The entries of a circular list: head is a list_head Object, its
         address or a symbol; type and member say where each entry's
         list_head is."""
+        from .objects import Object
         t = self.types.lookup(type)
         off = self.offsetof(t, member)
         for pos in self.list_for_each(head, limit):
@@ -238,6 +248,7 @@ class TypesMixin:
     def hlist_for_each_entry(self, type: Union[str, Type], head: Union[int, str, Object], member: str,
                              limit: int = LIST_LIMIT) -> Iterator[Object]:
         """The entries of an hlist (NULL-terminated) from its hlist_head."""
+        from .objects import Object
         t = self.types.lookup(type)
         off = self.offsetof(t, member)
         head_addr = self._head_address(head)
@@ -275,6 +286,7 @@ class TypesMixin:
     def per_cpu(self, what: Union[str, Object], cpu: int) -> Object:
         """CPU cpu's copy of a per-CPU variable (a symbol or its Object) or
         of what a __percpu pointer Object points to."""
+        from .objects import Object
         if isinstance(what, str):
             what = self.object(what)
         off = self.per_cpu_offset(cpu)
