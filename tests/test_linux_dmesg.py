@@ -173,3 +173,19 @@ def test_text_loads_no_type_system(panic):
                            cwd=ROOT)
         assert r.returncode == 0, r.stderr
         assert r.stdout.split() == ["False", str(loaded)], args
+
+
+def test_escape_every_byte():
+    """Each byte as makedumpfile prints it: printable ASCII and \\t \\v \\f \\r as themselves,
+    a newline followed by the stamp's indent, anything else as \\xNN."""
+    from pykvm.linux.printk import Record, _escape
+
+    def one(c):
+        if c == 0x0A:
+            return "\n" + "  "
+        return chr(c) if 0x20 <= c < 0x7F or c in (9, 11, 12, 13) else f"\\x{c:02x}"
+    every = bytes(range(256))
+    assert _escape(every, "  ") == "".join(one(c) for c in every)
+    assert _escape(b"plain text", "  ") == "plain text"
+    r = Record(7, 12 * 10**9 + 345678999, 0, b"a\nb\x00")
+    assert format_makedumpfile([r]) == "[   12.345678] a\n               b\\x00\n"

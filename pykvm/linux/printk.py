@@ -9,8 +9,10 @@ dump that carries VMCOREINFO.  ``prb`` points to a ``printk_ringbuffer``: a desc
 from __future__ import annotations
 
 import errno
+import operator
+import re
 import struct
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 from ..errors import KvmError, UnsupportedError
 from .vmcoreinfo import vmcoreinfo
@@ -160,6 +162,45 @@ def _in_holes(holes: List[Tuple[int, int]], start: int, end: int) -> bool:
     return any(a < end and start < b for a, b in holes)
 
 
+def _read_ring(kd: Kvm, addr: int, count: int, esize: int, first: int,
+               n: int) -> Tuple[bytes, List[Tuple[int, int]]]:
+    """Elements first, first + 1, ... (n of them, modulo count) of a ring of count elements
+    of esize bytes at addr, in that order: one read, or two where they wrap."""
+    first &= count - 1
+    n1 = min(n, count - first)
+    buf, holes = _read_mem(kd, addr + first * esize, n1 * esize)
+    if n1 < n:
+        more, more_holes = _read_mem(kd, addr, (n - n1) * esize)
+        holes = holes + [(a + len(buf), b + len(buf)) for a, b in more_holes]
+        buf += more
+    return buf, holes
+
+
+def _unpacker(size: int, fields: List[Tuple[int, str]]) -> Callable[[bytes, int], Tuple[Any, ...]]:
+    """(buffer, offset) -> the values of fields [(byte offset, struct format)] of a size-byte
+    record, in the order given: one little-endian Struct over the record."""
+    order = sorted(range(len(fields)), key=lambda j: fields[j][0])
+    fmt, pos = "<", 0
+    for j in order:
+        off, f = fields[j]
+        if off < pos:
+            raise KvmError(errno.EINVAL, f"printk layout: fields overlap at offset {off}")
+        fmt += (f"{off - pos}x" if off > pos else "") + f
+        pos = off + struct.calcsize("<" + f)
+    if pos > size:
+        raise KvmError(errno.EINVAL, f"printk layout: fields run past the {size}-byte record")
+    unpack = struct.Struct(fmt).unpack_from
+    if order == sorted(order):
+        return unpack
+    where = [order.index(j) for j in range(len(fields))]
+    pick = operator.itemgetter(*where)
+    return lambda buf, off: pick(unpack(buf, off))
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace") if raw[:1] != b"\0" else ""
+
+
 def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     """Every readable record from the oldest (tail) to the newest (head), in id order.
 
@@ -188,78 +229,80 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
                        "is implausible")
     data_size = 1 << size_bits
     data_addr = kd.read_pointer(text_ring + L.data_data)
-
-    desc_buf, desc_holes = _read_mem(kd, descs, count * L.desc_size)
-    info_buf, info_holes = _read_mem(kd, infos, count * L.info_size)
-    data, data_holes = _read_mem(kd, data_addr, data_size)
-
-    u64 = struct.Struct("<Q").unpack_from
-    u32 = struct.Struct("<I").unpack_from
-    u16 = struct.Struct("<H").unpack_from
-    mask = count - 1
-    level: Optional[int]
-    facility: Optional[int]
     n_ids = (head - tail) & _ID_MASK
     if n_ids >= count:  # the tail cannot be more than a ring behind the head
         n_ids = count - 1
         tail = (head - n_ids) & _ID_MASK
-    for k in range(n_ids + 1):
+    n = n_ids + 1
+
+    # three reads: the descriptors and infos from tail to head, the text ring
+    desc_buf, desc_holes = _read_ring(kd, descs, count, L.desc_size, tail, n)
+    info_buf, info_holes = _read_ring(kd, infos, count, L.info_size, tail, n)
+    data, data_holes = _read_mem(kd, data_addr, data_size)
+
+    desc = _unpacker(L.desc_size, [(L.desc_sv, "Q"), (L.desc_lpos + L.lpos_begin, "Q"),
+                                   (L.desc_lpos + L.lpos_next, "Q")])
+    info_fields = [(L.info_seq, "Q"), (L.info_ts, "Q"), (L.info_len, "H"),
+                   (L.info_caller, "I"),
+                   (L.info_dev + L.dev_subsys, f"{L.dev_subsys_len}s"),
+                   (L.info_dev + L.dev_device, f"{L.dev_device_len}s")]
+    lev_shift = lev_mask = 0
+    if level_facility:
+        fo, lbit, lsize = level_facility
+        info_fields += [(fo, "B"), (lbit // 8, "B")]
+        lev_shift, lev_mask = lbit % 8, (1 << lsize) - 1
+    info = _unpacker(L.info_size, info_fields)
+    dsize, isize = L.desc_size, L.info_size
+    size_mask = data_size - 1
+    live = (DESC_COMMITTED, DESC_FINALIZED)
+    level: Optional[int] = None
+    facility: Optional[int] = None
+    err: Optional[str]
+    new = tuple.__new__
+    for k in range(n):
         rid = (tail + k) & _ID_MASK
-        idx = rid & mask
-        d = idx * L.desc_size
-        if _in_holes(desc_holes, d, d + L.desc_size):
+        d = k * dsize
+        if desc_holes and _in_holes(desc_holes, d, d + dsize):
             yield Record(-1, 0, 0, b"", error=f"descriptor {rid} is not in the dump")
             continue
-        sv = u64(desc_buf, d + L.desc_sv)[0]
-        state = sv >> _STATE_SHIFT
-        if (sv & _ID_MASK) != rid or state not in (DESC_COMMITTED, DESC_FINALIZED):
+        sv, begin, nxt = desc(desc_buf, d)
+        if (sv & _ID_MASK) != rid or sv >> _STATE_SHIFT not in live:
             continue
-        i = idx * L.info_size
-        if _in_holes(info_holes, i, i + L.info_size):
+        i = k * isize
+        if info_holes and _in_holes(info_holes, i, i + isize):
             yield Record(-1, 0, 0, b"", error=f"record info {rid} is not in the dump")
             continue
-        seq = u64(info_buf, i + L.info_seq)[0]
-        ts = u64(info_buf, i + L.info_ts)[0]
-        text_len = u16(info_buf, i + L.info_len)[0]
-        caller = u32(info_buf, i + L.info_caller)[0]
-        dev = i + L.info_dev
-        subsys = info_buf[dev + L.dev_subsys:dev + L.dev_subsys + L.dev_subsys_len]
-        device = info_buf[dev + L.dev_device:dev + L.dev_device + L.dev_device_len]
-        level = facility = None
         if level_facility:
-            fo, lbit, lsize = level_facility
-            facility = info_buf[i + fo]
-            level = (info_buf[i + lbit // 8] >> (lbit % 8)) & ((1 << lsize) - 1)
-        begin = u64(desc_buf, d + L.desc_lpos + L.lpos_begin)[0]
-        nxt = u64(desc_buf, d + L.desc_lpos + L.lpos_next)[0]
-        text, err = _text(data, data_holes, size_bits, begin, nxt, text_len)
-        yield Record(seq, ts, caller, text, level, facility,
-                     subsys.split(b"\0", 1)[0].decode("utf-8", "replace"),
-                     device.split(b"\0", 1)[0].decode("utf-8", "replace"), err)
-
-
-def _text(data: bytes, holes: List[Tuple[int, int]], size_bits: int, begin: int, nxt: int,
-          text_len: int) -> Tuple[bytes, Optional[str]]:
-    """A record's text from its data block [begin, next) (logical positions)."""
-    if begin & 1 or nxt & 1:  # data-less record (empty line or failed reservation)
-        return b"", None
-    size = 1 << size_bits
-    wb, wn = begin >> size_bits, nxt >> size_bits
-    off_b, off_n = begin & (size - 1), nxt & (size - 1)
-    if wb == wn:
-        start, end = off_b, off_n
-    elif wb + 1 == wn:  # the block wrapped: its data sits at the ring's start
-        start, end = 0, off_n
-        if end == 0 and off_b:  # ends exactly at the ring's end
-            start, end = off_b, size
-    else:
-        return b"", "text block positions are inconsistent"
-    start += 8  # the block begins with its descriptor id (unsigned long)
-    if end < start:
-        return b"", "text block is shorter than its header"
-    if _in_holes(holes, start - 8, end):
-        return b"", "text is not in the dump"
-    return data[start:min(end, start + text_len)], None
+            seq, ts, text_len, caller, subsys, device, facility, lev = info(info_buf, i)
+            level = (lev >> lev_shift) & lev_mask
+        else:
+            seq, ts, text_len, caller, subsys, device = info(info_buf, i)
+        # the text: data block [begin, next) in logical positions, after the block's id
+        err = None
+        if begin & 1 or nxt & 1:  # data-less record (empty line or failed reservation)
+            text = b""
+        else:
+            wb, wn = begin >> size_bits, nxt >> size_bits
+            start, end = begin & size_mask, nxt & size_mask
+            if wb != wn:
+                if wb + 1 != wn:
+                    err = "text block positions are inconsistent"
+                elif end or not start:  # wrapped: the data sits at the ring's start
+                    start = 0
+                else:  # ends exactly at the ring's end
+                    end = data_size
+            start += 8  # the block begins with its descriptor id (unsigned long)
+            if err:
+                text = b""
+            elif end < start:
+                text, err = b"", "text block is shorter than its header"
+            elif data_holes and _in_holes(data_holes, start - 8, end):
+                text, err = b"", "text is not in the dump"
+            else:
+                stop = start + text_len
+                text = data[start:stop if stop < end else end]
+        yield new(Record, (seq, ts, caller, text, level, facility,
+                           _cstr(subsys), _cstr(device), err))
 
 
 def dmesg(kd: Kvm) -> List[Record]:
@@ -267,25 +310,38 @@ def dmesg(kd: Kvm) -> List[Record]:
     return list(iter_records(kd))
 
 
+# makedumpfile prints a log byte as itself when printable ASCII or \t \v \f \r, a newline as
+# a newline and the stamp's width of spaces, any other byte as \xNN.
+_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\v\f\r\n"
+_NOT_PLAIN = re.compile(rb"[^\x20-\x7e\t\x0b\x0c\r\n]")
+_HEX = [b"\\x%02x" % c for c in range(256)]
+
+
+def _hex(m: "re.Match[bytes]") -> bytes:
+    return _HEX[m.group()[0]]
+
+
 def _escape(text: bytes, indent: str) -> str:
-    out = []
-    for c in text:
-        if c == 0x0A:  # a line inside a record continues under the text, not the stamp
-            out.append("\n" + indent)
-        elif 0x20 <= c < 0x7F or c in (0x09, 0x0B, 0x0C, 0x0D):
-            out.append(chr(c))
-        else:
-            out.append(f"\\x{c:02x}")
-    return "".join(out)
+    if text.translate(None, _PLAIN):  # some byte is not plain: escape them
+        text = _NOT_PLAIN.sub(_hex, text)
+    out = text.decode("ascii")
+    return out.replace("\n", "\n" + indent) if "\n" in out else out
 
 
 def format_makedumpfile(records: Iterable[Record]) -> str:
     """The text ``makedumpfile --dump-dmesg`` writes: ``[sssss.uuuuuu] text`` a line."""
-    lines = []
+    lines: List[str] = []
+    add = lines.append
+    plain, nl = _PLAIN, 0x0A
     for r in records:
         if r.error:
-            lines.append(f"[ ?????.??????] <record unreadable: {r.error}>\n")
+            add(f"[ ?????.??????] <record unreadable: {r.error}>\n")
             continue
-        stamp = f"[{r.ts_nsec // 1000000000:5d}.{r.ts_nsec % 1000000000 // 1000:06d}] "
-        lines.append(stamp + _escape(r.text, " " * len(stamp)) + "\n")
+        ts = r.ts_nsec
+        stamp = "[%5d.%06d] " % (ts // 1000000000, ts % 1000000000 // 1000)
+        text = r.text
+        if text.translate(None, plain) or nl in text:
+            add(stamp + _escape(text, " " * len(stamp)) + "\n")
+        else:
+            add(stamp + text.decode("ascii") + "\n")
     return "".join(lines)
