@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from typing import TYPE_CHECKING
 
@@ -52,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             out = [stack.task_backtrace(kd, t)]
     if args.json:
+        import json
         data = [b.as_json() for b in out]
         print(json.dumps(data if args.all else data[0], indent=1))
     else:

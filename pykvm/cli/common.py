@@ -10,7 +10,7 @@ value given before the command is not reset after it.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, NoReturn, Optional
@@ -27,8 +27,36 @@ class CliError(Exception):
     """A usage problem: printed as one line on stderr, exit status 2."""
 
 
+def _columns() -> int:
+    """The terminal's width as shutil.get_terminal_size gives it ($COLUMNS, else the
+    terminal of stdout, else 80), without importing shutil (and its compressors) on every
+    run: argparse asks for it whenever an argument is added."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        out = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(out.fileno()).columns if out is not None else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with every error as one line on stderr (status 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -125,6 +153,7 @@ def parse_addr(kd: Kvm, text: str) -> int:
 
 
 def print_json(value: Any) -> None:
+    import json
     json.dump(value, sys.stdout, indent=1)
     sys.stdout.write("\n")
 

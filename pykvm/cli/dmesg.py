@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .common import Parser, add_files, open_kvm
@@ -25,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
         records = list(iter_records(kd, levels=args.json))
     out = sys.stdout
     if args.json:
+        import json
         json.dump([r.as_json() for r in records], out, indent=1)
         out.write("\n")
     else:

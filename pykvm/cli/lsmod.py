@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from .common import Parser, add_files, open_kvm
@@ -30,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"pykvm lsmod: {e}", file=sys.stderr)
             return 1
     if args.json:
+        import json
         print(json.dumps([m.as_json() for m in mods], indent=1))
     else:
         print(f"{'Module':<24} {'Size':>8} {'Used by'}")

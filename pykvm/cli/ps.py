@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .common import Parser, add_files, open_kvm
 
@@ -23,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     with open_kvm(args) as kd:
         ts = tasks(kd, idle=args.idle)
     if args.json:
+        import json
         print(json.dumps([t.as_json() for t in ts], indent=1))
     else:
         print(f"{'PID':>7} {'PPID':>7} {'CPU':>3} {'TASK':>16} ST COMM")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from .common import Parser, add_files, open_kvm
@@ -32,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     with open_kvm(args) as kd:
         facts = sysinfo(kd, tasks=_tasks.pid_on_cpu_function(kd))
     if args.json:
+        import json
         print(json.dumps(facts, indent=1))
         return 0
     rows = [
