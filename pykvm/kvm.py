@@ -532,6 +532,23 @@ class Kvm(_Reader, TypesMixin):
             raise IndexError(f"no symbol table entry {i}")
         return out.symbol(name)
 
+    def _symbol_keys(self) -> Callable[[int], Tuple[int, str]]:
+        """A function i -> (value, letter) of entry i of the symbol table (address order),
+        without making its Symbol: what a bisection by address compares.  Its
+        out-parameters are its own, so a lock keeps two threads from sharing them."""
+        import threading
+        out = _SymbolOut()
+        lock = threading.Lock()
+        sym = lib.pykvm_symbol
+
+        def key(i: int) -> Tuple[int, str]:
+            kd = self._handle()
+            with lock:
+                if sym(kd, i, out.name, out.value, out.type, out.letter, out.module) != 0:
+                    raise IndexError(f"no symbol table entry {i}")
+                return out.value[0], out.letter[0].decode("latin-1")
+        return key
+
     def _symbol_count(self) -> int:
         """How many symbols all_symbols() gives (index them with _symbol_at)."""
         kd = self._handle()

@@ -13,7 +13,7 @@ from .modsyms import module_symbolize
 from .orc import Frame, Unwinder, kernel_orc
 
 if TYPE_CHECKING:
-    from ..kvm import Kvm, Symbol
+    from ..kvm import Kvm
     from .tasks import Task
 
 __all__ = ["Symbolizer", "NamedFrame", "Backtrace", "unwind_registers", "panic_backtrace",
@@ -65,48 +65,47 @@ class Symbolizer:
     def __init__(self, kd: Kvm) -> None:
         self.kd = kd
         self.count = kd._symbol_count()
-        self._cache: Dict[int, Symbol] = {}
+        self._key = kd._symbol_keys()
+        self._keys: Dict[int, Tuple[int, bool]] = {}
 
-    def _at(self, i: int) -> Symbol:
-        s = self._cache.get(i)
-        if s is None:
-            s = self._cache[i] = self.kd._symbol_at(i)
-        return s
-
-    def _text(self, s: Symbol) -> bool:
-        return s.letter in "tTwW" and s.value >= (1 << 63)
+    def _k(self, i: int) -> Tuple[int, bool]:
+        """(value, is a text symbol) of entry i: the bisection reads these, not Symbols."""
+        k = self._keys.get(i)
+        if k is None:
+            value, letter = self._key(i)
+            k = self._keys[i] = (value, letter in "tTwW" and value >= (1 << 63))
+        return k
 
     def lookup(self, addr: int) -> NamedFrame:
         m = module_symbolize(self.kd, addr)
         if m is not None:
             return NamedFrame(addr, m.name, m.offset, m.size, m.module)
         none = NamedFrame(addr, None, None, None, None)
+        k = self._k
         # the symbols are in address order: bisect for the last one at or below addr
         lo, hi = 0, self.count
         while lo < hi:
             mid = (lo + hi) // 2
-            if self._at(mid).value <= addr:
+            if k(mid)[0] <= addr:
                 lo = mid + 1
             else:
                 hi = mid
         i = lo - 1
-        while i >= 0 and not self._text(self._at(i)):
+        while i >= 0 and not k(i)[1]:
             i -= 1
         if i < 0:
             return none
-        start = self._at(i).value
-        while i > 0 and self._at(i - 1).value == start:  # aliases: the first one names it
+        start = k(i)[0]
+        while i > 0 and k(i - 1)[0] == start:  # aliases: the first one names it
             i -= 1
         first = i
         j = first + 1
-        while j < self.count and (self._at(j).value == start or not self._text(self._at(j))):
+        while j < self.count and (k(j)[0] == start or not k(j)[1]):
             j += 1
         if j >= self.count or addr - start >= 1 << 20:
             return none
-        name = next(self._at(k) for k in range(first, j) if self._text(self._at(k))
-                    and self._at(k).value == start)
-        return NamedFrame(addr, name.name, addr - start, self._at(j).value - start,
-                          name.module)
+        name = self.kd._symbol_at(next(x for x in range(first, j) if k(x) == (start, True)))
+        return NamedFrame(addr, name.name, addr - start, k(j)[0] - start, name.module)
 
 
 def symbolizer(kd: Kvm) -> Symbolizer:
