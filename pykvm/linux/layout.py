@@ -1,16 +1,19 @@
 """The offsets pykvm.linux reads with, from the kernel's own types (its BTF).
 
-One object per handle: every offset the tools use, looked up once.  An optional member a
-kernel version lacks is None; reading a needed one it lacks raises UnsupportedError (a
-KvmError) naming it; a missing type system raises UnsupportedError naming the dump.
+One object per handle; each offset is looked up on its first read and kept (ps reads the
+task's, not the module's or the runqueue's).  An optional member a kernel version lacks
+is None; reading a needed one it lacks raises UnsupportedError (a KvmError) naming it; a
+missing type system raises UnsupportedError naming the dump when the Layout is made.
 """
 
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+import functools
+import weakref
+from typing import TYPE_CHECKING, Optional, Tuple
 
-from ..errors import KvmError, UnsupportedError
+from ..errors import ClosedError, KvmError, UnsupportedError
 
 if TYPE_CHECKING:
     from ..kvm import Kvm
@@ -44,105 +47,119 @@ def _opt(kd: Kvm, type_name: str, *paths: str) -> Optional[int]:
     return None
 
 
-class _Needed:
-    """A member offset the tools read without a check.  A kernel that has the member gets
-    its offset in the instance's dict, which shadows this (non-data) descriptor: reading it
-    is a plain attribute read.  On a kernel without it the read comes here and raises
-    UnsupportedError naming the struct, the member and the kernel, so that a Layout is
-    still made there and only a tool reading the member fails."""
+class _Lookup:
+    """A member offset of a Layout, looked up on its first read.  The value then sits in
+    the instance's dict, which shadows this (non-data) descriptor: later reads are plain
+    attribute reads."""
+
+    def __init__(self, type_name: str, *paths: str) -> None:
+        self.type_name = type_name
+        self.paths = paths
+        self.name = ""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
+    def _find(self, obj: Layout) -> Optional[int]:
+        off = _opt(obj._kvm(), self.type_name, *self.paths)
+        obj.__dict__[self.name] = off
+        return off
+
+
+class _Needed(_Lookup):
+    """An offset the tools read without a check: on a kernel without the member, reading it
+    raises UnsupportedError naming the struct, the member and the kernel."""
+
     def __get__(self, obj: Optional[Layout], objtype: Optional[type] = None) -> int:
         if obj is None:
             raise AttributeError(self.name)
-        raise obj._missing_error(self.name)
+        off = self._find(obj)
+        if off is None:
+            del obj.__dict__[self.name]
+            raise obj._missing_error(self)
+        return off
+
+
+class _Optional(_Lookup):
+    """An offset some kernels lack: None there."""
+
+    def __get__(self, obj: Optional[Layout], objtype: Optional[type] = None) -> Optional[int]:
+        if obj is None:
+            raise AttributeError(self.name)
+        return self._find(obj)
+
+
+_TS = "struct task_struct"
+_MOD = "struct module"
+_KS = "struct mod_kallsyms"
 
 
 class Layout:
-    # members some kernel versions lack (a read raises UnsupportedError there)
-    state = _Needed()
-    mod_core_base = _Needed()
-    mod_core_size = _Needed()
-    mod_core_text_size = _Needed()
-    mod_init_size = _Needed()
-    mod_kallsyms = _Needed()
-    mod_num_orcs = _Needed()
-    mod_orc_ip = _Needed()
-    mod_orc = _Needed()
-    use_source = _Needed()
-    ks_symtab = _Needed()
-    ks_num = _Needed()
-    ks_strtab = _Needed()
+    pid = _Needed(_TS, "pid")
+    tgid = _Needed(_TS, "tgid")
+    comm = _Needed(_TS, "comm")
+    state = _Needed(_TS, "__state", "state")
+    exit_state = _Needed(_TS, "exit_state")
+    cpu = _Optional(_TS, "thread_info.cpu", "cpu")
+    real_parent = _Needed(_TS, "real_parent")
+    tasks = _Needed(_TS, "tasks")
+    thread_group = _Needed(_TS, "thread_group")
+    thread_sp = _Needed(_TS, "thread.sp")
+    stack = _Needed(_TS, "stack")
+    rq_idle = _Needed("struct rq", "idle")
+    mod_list = _Needed(_MOD, "list")
+    mod_name = _Needed(_MOD, "name")
+    mod_state = _Needed(_MOD, "state")
+    mod_refcnt = _Optional(_MOD, "refcnt")
+    mod_core_base = _Needed(_MOD, "core_layout.base")
+    mod_core_size = _Needed(_MOD, "core_layout.size")
+    mod_core_text_size = _Needed(_MOD, "core_layout.text_size")
+    mod_init_size = _Needed(_MOD, "init_layout.size")
+    mod_kallsyms = _Needed(_MOD, "kallsyms")
+    mod_num_orcs = _Needed(_MOD, "arch.num_orcs")
+    mod_orc_ip = _Needed(_MOD, "arch.orc_unwind_ip")
+    mod_orc = _Needed(_MOD, "arch.orc_unwind")
+    mod_source_list = _Optional(_MOD, "source_list")
+    use_source_list = _Optional("struct module_use", "source_list")
+    use_source = _Needed("struct module_use", "source")
+    tk_ktime_sec = _Optional("struct timekeeper", "ktime_sec")
+    tk_offs_boot = _Optional("struct timekeeper", "offs_boot")
+    ks_symtab = _Needed(_KS, "symtab")
+    ks_num = _Needed(_KS, "num_symtab")
+    ks_strtab = _Needed(_KS, "strtab")
+    ks_typetab = _Optional(_KS, "typetab")
 
     def __init__(self, kd: Kvm) -> None:
         _types(kd)
-        self._missing: Dict[str, Tuple[str, Tuple[str, ...]]] = {}
-        self._release = ""
-        ts = "struct task_struct"
-        self.pid = offsetof(kd, ts, "pid")
-        self.tgid = offsetof(kd, ts, "tgid")
-        self.comm = offsetof(kd, ts, "comm")
-        self._need(kd, "state", ts, "__state", "state")
-        self.exit_state = offsetof(kd, ts, "exit_state")
-        self.cpu = _opt(kd, ts, "thread_info.cpu", "cpu")
-        self.real_parent = offsetof(kd, ts, "real_parent")
-        self.tasks = offsetof(kd, ts, "tasks")
-        self.thread_group = offsetof(kd, ts, "thread_group")
-        self.thread_sp = offsetof(kd, ts, "thread.sp")
-        self.stack = offsetof(kd, ts, "stack")
-        self.rq_idle = offsetof(kd, "struct rq", "idle")
-        try:
-            self.current_task = kd.symbol("current_task")
-        except KeyError:  # 6.2+: struct pcpu_hot pcpu_hot
-            self.current_task = kd.symbol("pcpu_hot") + offsetof(kd, "struct pcpu_hot",
-                                                                 "current_task")
-        m = "struct module"
-        self.mod_list = offsetof(kd, m, "list")
-        self.mod_name = offsetof(kd, m, "name")
-        self.mod_state = offsetof(kd, m, "state")
-        self.mod_refcnt = _opt(kd, m, "refcnt")
-        self._need(kd, "mod_core_base", m, "core_layout.base")
-        self._need(kd, "mod_core_size", m, "core_layout.size")
-        self._need(kd, "mod_core_text_size", m, "core_layout.text_size")
-        self._need(kd, "mod_init_size", m, "init_layout.size")
-        self._need(kd, "mod_kallsyms", m, "kallsyms")
-        self._need(kd, "mod_num_orcs", m, "arch.num_orcs")
-        self._need(kd, "mod_orc_ip", m, "arch.orc_unwind_ip")
-        self._need(kd, "mod_orc", m, "arch.orc_unwind")
-        self.mod_source_list = _opt(kd, m, "source_list")
-        self.use_source_list = _opt(kd, "struct module_use", "source_list")
-        self._need(kd, "use_source", "struct module_use", "source")
-        self.tk_ktime_sec = _opt(kd, "struct timekeeper", "ktime_sec")
-        self.tk_offs_boot = _opt(kd, "struct timekeeper", "offs_boot")
-        k = "struct mod_kallsyms"
-        self._need(kd, "ks_symtab", k, "symtab")
-        self._need(kd, "ks_num", k, "num_symtab")
-        self._need(kd, "ks_strtab", k, "strtab")
-        self.ks_typetab = _opt(kd, k, "typetab")
-        if self._missing:
-            self._release = _release(kd)
+        # not the handle itself: the handle keeps its Layout, which would keep the handle
+        self._ref = weakref.ref(kd)
 
-    def _need(self, kd: Kvm, attr: str, type_name: str, *paths: str) -> None:
-        off = _opt(kd, type_name, *paths)
-        if off is None:
-            self._missing[attr] = (type_name, paths)
-        else:
-            self.__dict__[attr] = off
+    def _kvm(self) -> Kvm:
+        kd = self._ref()
+        if kd is None:
+            raise ClosedError(errno.EBADF, "the handle of this layout is gone")
+        return kd
+
+    @functools.cached_property
+    def current_task(self) -> int:
+        """The per-CPU current_task's address (before the CPU's offset)."""
+        kd = self._kvm()
+        try:
+            return kd.symbol("current_task")
+        except KeyError:  # 6.2+: struct pcpu_hot pcpu_hot
+            return kd.symbol("pcpu_hot") + offsetof(kd, "struct pcpu_hot", "current_task")
 
     def need(self, *attrs: str) -> None:
         """Raise UnsupportedError when this kernel lacks one of the members attrs name."""
         for a in attrs:
-            if a in self._missing:
-                raise self._missing_error(a)
+            getattr(self, a)
 
-    def _missing_error(self, attr: str) -> UnsupportedError:
-        type_name, paths = self._missing.get(attr, ("?", (attr,)))
-        on = f" (Linux {self._release})" if self._release else ""
-        return UnsupportedError(errno.ENOTSUP, f"{type_name} has no member "
-                                f"{' or '.join(paths)} on this kernel{on}: a layout this "
-                                "reader does not know")
+    def _missing_error(self, what: _Lookup) -> UnsupportedError:
+        release = _release(self._kvm())
+        on = f" (Linux {release})" if release else ""
+        return UnsupportedError(errno.ENOTSUP, f"{what.type_name} has no member "
+                                f"{' or '.join(what.paths)} on this kernel{on}: a layout "
+                                "this reader does not know")
 
 
 def _release(kd: Kvm) -> str:

@@ -91,7 +91,8 @@ def lsmod(kd: Kvm) -> List[Module]:
     L = layout(kd)
     # a kernel whose struct module lacks these (core_layout is mem[] since 6.4): one error,
     # UnsupportedError, not one unreadable entry a module
-    L.need("mod_core_base", "mod_core_size", "mod_core_text_size", "mod_init_size")
+    L.need("mod_list", "mod_name", "mod_state", "mod_core_base", "mod_core_size",
+           "mod_core_text_size", "mod_init_size")
     if L.mod_source_list is not None and L.use_source_list is not None:
         L.need("use_source")
     out: List[Module] = []

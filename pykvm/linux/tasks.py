@@ -109,7 +109,8 @@ def tasks(kd: Kvm, idle: bool = False) -> List[Task]:
     task (pid 0) first, as crash's ps shows them.  A task or list that cannot be read is an
     entry with ``error`` set, in place."""
     L = layout(kd)
-    L.need("state")  # UnsupportedError on a task_struct without one, not an error a task
+    # UnsupportedError on a task_struct without one of these, not an error a task
+    L.need("pid", "tgid", "comm", "state", "exit_state", "real_parent", "tasks", "thread_group")
     out: List[Task] = []
     if idle:
         for t in idle_tasks(kd):
