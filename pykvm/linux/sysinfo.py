@@ -34,13 +34,18 @@ def panic_message(records: Iterable[Record]) -> Optional[str]:
     """The panic message as crash finds it: the log's last "Kernel panic - " line, else its
     last "BUG:" or "Oops:" line; None when the log has none."""
     last: Dict[str, Optional[str]] = {p: None for p in _PANIC_PREFIXES}
-    for r in records:
-        if r.error:
+    first = _PANIC_PREFIXES[0]
+    marks = [p.encode() for p in _PANIC_PREFIXES]
+    # newest first: a record that holds none of the prefixes is not decoded
+    for r in reversed(list(records)):
+        if r.error or not any(m in r.text for m in marks):
             continue
-        for line in r.text.decode("utf-8", "replace").splitlines():
+        for line in reversed(r.text.decode("utf-8", "replace").splitlines()):
             for p in _PANIC_PREFIXES:
-                if line.startswith(p):
+                if last[p] is None and line.startswith(p):
                     last[p] = line
+        if last[first] is not None:
+            break
     for p in _PANIC_PREFIXES:
         if last[p]:
             return last[p]
@@ -111,7 +116,7 @@ def sysinfo(kd: Kvm, tasks: Optional[Callable[[int], Optional[int]]] = None) -> 
     except (KeyError, KvmError):
         out["memory_bytes"] = None
     out["uptime_s"] = _uptime(kd)
-    records = list(iter_records(kd))
+    records = iter_records(kd, levels=False)  # the panic message needs the text alone
     cpu = panic_cpu(kd)
     out["panic"] = panic_message(records) if cpu is not None else None
     out["panic_cpu"] = cpu
