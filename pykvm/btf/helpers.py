@@ -20,6 +20,25 @@ if TYPE_CHECKING:
 # The type system (typesys, objects, decls) is imported on the first question about
 # types, not with pykvm: a tool that reads no types (dmesg, read, nlist) never loads it.
 
+def _split_path(path: str) -> List[Union[str, int]]:
+    """'a.b[3].c' / 'a->b' -> ['a', 'b', 3, 'c']."""
+    out: List[Union[str, int]] = []
+    for part in path.replace("->", ".").split("."):
+        part = part.strip()
+        if not part:
+            raise LookupError(f"bad member path {path!r}")
+        while "[" in part:
+            i = part.index("[")
+            if i:
+                out.append(part[:i])
+            j = part.index("]", i)
+            out.append(int(part[i + 1:j], 0))
+            part = part[j + 1:]
+        if part:
+            out.append(part)
+    return out
+
+
 # A list longer than this is taken as corrupt (no kernel list comes near).
 LIST_LIMIT = 10_000_000
 
@@ -102,7 +121,6 @@ class TypesMixin:
         return bits // 8
 
     def _member_path(self, t: Type, path: str) -> Tuple[int, int, Type]:
-        from .objects import _split_path
         bits = 0
         size = 0
         cur = t

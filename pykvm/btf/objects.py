@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 
 from .._fast import MemberTable as _MemberTable, Value as _Value
 from ..errors import KvmFormatError
+from .helpers import _split_path
 from .typesys import Type
 
 if TYPE_CHECKING:
@@ -347,22 +348,3 @@ def _reader_name(t: Type) -> str:
         signed = t.is_signed if t.kind == "int" else bool(t.kflag)
         return f"read_{'s' if signed else 'u'}{t.size * 8}"
     return ""
-
-
-def _split_path(path: str) -> List[Union[str, int]]:
-    """'a.b[3].c' / 'a->b' -> ['a', 'b', 3, 'c']."""
-    out: List[Union[str, int]] = []
-    for part in path.replace("->", ".").split("."):
-        part = part.strip()
-        if not part:
-            raise LookupError(f"bad member path {path!r}")
-        while "[" in part:
-            i = part.index("[")
-            if i:
-                out.append(part[:i])
-            j = part.index("]", i)
-            out.append(int(part[i + 1:j], 0))
-            part = part[j + 1:]
-        if part:
-            out.append(part)
-    return out

@@ -1,10 +1,33 @@
 """Kernel knowledge over a Kvm handle: the log, tasks, modules, facts, backtraces.
 
 Each module reads only through the handle (reads, symbols, VMCOREINFO, the kernel's types):
-no debuginfo is needed.
+no debuginfo is needed.  The log's names are imported on first use, so that a tool
+importing one module (pykvm.linux.tasks) does not load the printk reader.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, List
+
+# eager: the submodule of the same name would otherwise shadow the function once imported
 from .vmcoreinfo import VmcoreInfo, vmcoreinfo
-from .printk import Record, dmesg, format_makedumpfile
+
+if TYPE_CHECKING:
+    from .printk import Record, dmesg, format_makedumpfile
 
 __all__ = ["VmcoreInfo", "vmcoreinfo", "Record", "dmesg", "format_makedumpfile"]
+_WHERE = {"Record": "printk", "dmesg": "printk", "format_makedumpfile": "printk"}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))
