@@ -200,6 +200,7 @@ def test_command_table_is_the_modules():
             "print(sorted(m for m in sys.modules if m.startswith('pykvm.cli.')))")
     for argv, want in [(["--json", "-M", "/nonexistent", "dmesg"], ["common", "dmesg"]),
                        (["-N", "ps", "-M", "/nonexistent", "type", "x"], ["common", "typeinfo"]),
+                       (["--form", "elf", "-M", "/nonexistent", "sys"], ["common", "sysinfo"]),
                        (["--help"], ["common"])]:
         r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                            cwd=ROOT)

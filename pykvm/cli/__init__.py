@@ -62,12 +62,29 @@ def build_parser(command: Optional[str] = None) -> Parser:
     return ap
 
 
+# the options of the top parser that take a value (add_files): -N X, -M X, --format X
+_VALUED = ("-N", "-M", "--format")
+
+
 def _command(argv: List[str]) -> Optional[str]:
-    """The module of the command argv runs, found by a parser of bare commands (so -N, -M
-    and the other options before the command are skipped as argparse does); None when
-    there is none (argparse's own errors and --help, --version then come from here)."""
-    ns, _ = build_parser("").parse_known_args(argv)
+    """The module of the command argv runs.  The first word that is not an option or an
+    option's value is the command when it names one; otherwise (an abbreviated option, a
+    typo) a parser of bare commands finds it as argparse does, or gives argparse's own
+    errors, --help and --version.  None when there is no command."""
     by_command = {cmd: name for name, (cmd, _help) in TABLE.items()}
+    value = False
+    for a in argv:
+        if value:
+            value = False
+        elif a in _VALUED:
+            value = True
+        elif a.startswith("--for") and "--format".startswith(a) and a != "--for":
+            value = True  # an abbreviation of --format ("--for" alone is ambiguous)
+        elif not a.startswith("-") or a == "-":
+            if a in by_command:
+                return by_command[a]
+            break
+    ns, _ = build_parser("").parse_known_args(argv)
     return by_command.get(getattr(ns, "command", None) or "")
 
 
