@@ -627,7 +627,7 @@ def case_memory(ctx: Context):
                        "libkdumpfile"):
             if fmt != "vmcore.elf" and reader.startswith("pykvm,"):
                 continue
-            opts = {"pykvm": f"cache_pages={cache_pages} (16 MiB), map_budget 32 MiB (default)",
+            opts = {"pykvm": f"cache_pages={cache_pages} (16 MiB), map_budget 48 MiB (default)",
                     "pykvm, pread=True": "no mapping", "pykvm, map_budget unbounded": "info",
                     "drgn": "pread, no cache" if fmt == "vmcore.elf" else "libkdumpfile cache 1024",
                     "libkdumpfile": "cache 1024 pages (default)"}[reader]
