@@ -8,6 +8,7 @@ dump that carries VMCOREINFO.  ``prb`` points to a ``printk_ringbuffer``: a desc
 
 from __future__ import annotations
 
+import bisect
 import errno
 import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
@@ -140,13 +141,20 @@ def _read_mem(kd: Kvm, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int
         try:
             out[pos:pos + n] = kd.read(addr + pos, n)
         except KvmError:
-            holes.append((pos, pos + n))
+            if holes and holes[-1][1] == pos:  # one hole per run of missing pages
+                holes[-1] = (holes[-1][0], pos + n)
+            else:
+                holes.append((pos, pos + n))
         pos += n
     return bytes(out), holes
 
 
 def _in_holes(holes: List[Tuple[int, int]], start: int, end: int) -> bool:
-    return any(a < end and start < b for a, b in holes)
+    """Whether [start, end) meets a hole.  holes are sorted and disjoint: the last one
+    starting before end is the only one that can (a search, not a scan of every hole for
+    every record: a ring missing most of its pages has thousands)."""
+    i = bisect.bisect_left(holes, (end,))
+    return i > 0 and holes[i - 1][1] > start
 
 
 def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
