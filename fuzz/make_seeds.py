@@ -18,6 +18,11 @@ bytes).  What each seed is cut from:
                of the first 400 symbols (kallsyms_num_syms rewritten to 400)
     pgtable/   the same vmcore (a walk to each table)
     btf/       the dump's kernel BTF, cut to the types struct list_head needs, renumbered
+    walks/     the QEMU panic dump (panic/current/qemu-panic) as an ELF vmcore of only the
+               bytes ps, lsmod, dmesg, sys and bt read (its notes, every page-table entry
+               their walks read, the data; the printk records' pages whole), with
+               fuzz/walks.kallsyms (the kallsyms lines they look up) and build/fuzz/walks.btf
+               (the dump's kernel BTF: --walks-btf PATH cuts only that)
 
 and fuzz/regressions/TARGET/NAME: the defects the fuzzer found (issue 8), rebuilt on these
 seeds: kdump max_mapnr_64 near 2^64, a small flattened dump claiming 2^20 bitmap blocks,
@@ -421,7 +426,7 @@ class _Walker:
 
 
 def _printk_needs(kd):
-    """The printk ring's three arrays (read whole by the tool: a few MB with log_buf_len=1M)
+    """The printk ring's three arrays (a few MB with log_buf_len=1M, read a block at a time)
     and, of them, what the records in the ring use: each descriptor and info from tail_id to
     head_id and each record's text block."""
     from pykvm.linux import printk
@@ -472,7 +477,9 @@ def walks_vmcore(src: Path, btf: Path):
     # The tool reads each array whole, or page by page where that fails: a page the cut
     # dump holds only in part would be a hole, so the records' pages are kept whole.
     pages = {p for va, n in need for p in range(va & ~(PAGE - 1), va + n, PAGE)}
-    reads = [r for r in rec.reads if r not in whole] + [(p, PAGE) for p in sorted(pages)]
+    def in_ring(va, n):
+        return any(a <= va and va + n <= a + size for a, size in whole)
+    reads = [r for r in rec.reads if not in_ring(*r)] + [(p, PAGE) for p in sorted(pages)]
     reads.append((int(info["SYMBOL(init_top_pgt)"], 16), 8))
     for va, n in reads:
         w.read(va, n)
@@ -516,6 +523,32 @@ def _byte_elf(core, ranges):
     return eh + b"".join(phdrs) + bytes(body)
 
 
+def _elf_offset(elf: bytes, pa: int) -> int:
+    """Where physical address pa is stored in an ELF vmcore."""
+    phoff, = struct.unpack_from("<Q", elf, 32)
+    phnum, = struct.unpack_from("<H", elf, 56)
+    for i in range(phnum):
+        t, _, off, _, p, fs, _, _ = struct.unpack_from("<IIQQQQQQ", elf, phoff + 56 * i)
+        if t == 1 and p <= pa < p + fs:
+            return off + pa - p
+    raise KeyError(f"{pa:#x} is not in the vmcore")
+
+
+def walks_regressions(seed: bytes) -> dict:
+    """The walks target's findings, rebuilt on its seed: a printk ring header claiming
+    2^28 descriptors (the tool read each array of the ring whole: gigabytes)."""
+    sys.path.insert(0, str(ROOT))
+    import pykvm
+    from pykvm.linux import printk
+    with pykvm.open(str(walks.NAMELIST), str(ROOT / "fuzz" / "seeds" / "walks" / "qemu-panic.elf")) as kd:
+        L = printk._Layout(kd)
+        prb = kd.read_pointer(L.prb_ptr)
+        at = _elf_offset(seed, kd.physaddr(prb + L.rb_desc + L.dr_count_bits))
+    bad = bytearray(seed)
+    struct.pack_into("<I", bad, at, 28)
+    return {"printk-count-bits-28": bytes(bad)}
+
+
 # ---- regressions: the defects the fuzzer found, rebuilt on the seeds ----
 
 def regressions(kdump_seed: bytes, kallsyms_seed: bytes, ttab_off: int, num_off: int) -> None:
@@ -550,7 +583,14 @@ def regressions(kdump_seed: bytes, kallsyms_seed: bytes, ttab_off: int, num_off:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=os.environ.get("PYKVM_CACHE") or str(Path.home() / ".cache" / "pykvm"))
-    cache = Path(ap.parse_args().cache)
+    ap.add_argument("--walks-btf", metavar="PATH",
+                    help="only cut the walks target's BTF from the panic dump, to PATH")
+    args = ap.parse_args()
+    cache = Path(args.cache)
+    if args.walks_btf:
+        Path(args.walks_btf).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.walks_btf).write_bytes(kernel_btf(cache.joinpath(*WALKS_DUMP)))
+        return
     proc = cache / "proc"
     dump = (cache / "dumps" / "current" / "nokaslr-96M").resolve()
     images = sorted((cache / "images").glob("*/kaslr-256M"))[0]
@@ -572,6 +612,19 @@ def main() -> None:
     write("pgtable", "vmcore-kallsyms.elf", elf)
     write("btf", "list_head.btf", cut_btf(kernel_btf(dump)))
     regressions((ROOT / "fuzz" / "seeds" / "kdump" / "mdf-lzo").read_bytes(), elf, ttab_off, num_off)
+    # walks: the QEMU panic dump cut to what the tools read; its BTF, the target's fixed
+    # types, is not in the seed (5 MB): make fuzz-walks-build cuts it to build/fuzz/walks.btf
+    src = cache.joinpath(*WALKS_DUMP)
+    walks.BTF.parent.mkdir(parents=True, exist_ok=True)
+    walks.BTF.write_bytes(kernel_btf(src))
+    elf, namelist, _ = walks_vmcore(src, walks.BTF)
+    write("walks", "qemu-panic.elf", elf)
+    walks.NAMELIST.write_bytes(namelist)
+    d = ROOT / "fuzz" / "regressions" / "walks"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, data in walks_regressions(elf).items():
+        (d / name).write_bytes(data)
+        print(f"regressions/walks/{name}: {len(data)} bytes")
 
 
 if __name__ == "__main__":
