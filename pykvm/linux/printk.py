@@ -8,11 +8,12 @@ dump that carries VMCOREINFO.  ``prb`` points to a ``printk_ringbuffer``: a desc
 
 from __future__ import annotations
 
+import bisect
 import errno
 import struct
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..errors import KvmError, UnsupportedError
+from ..errors import KvmError, KvmFormatError, UnsupportedError
 from .vmcoreinfo import vmcoreinfo
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ _SV_BITS = 64
 _STATE_SHIFT = _SV_BITS - 2
 _ID_MASK = (1 << _STATE_SHIFT) - 1
 DESC_RESERVED, DESC_COMMITTED, DESC_FINALIZED, DESC_REUSABLE = 0, 1, 2, 3
-_MAX_COUNT_BITS = 28     # 256 Mi descriptors: far beyond any log_buf_len the kernel allows
+_MAX_COUNT_BITS = 26     # the largest log_buf_len (2 GiB) >> PRB_AVGBITS (5)
 _MAX_SIZE_BITS = 31      # 2 GiB of text
 
 
@@ -126,35 +127,92 @@ def _level_facility(kd: Kvm) -> Optional[Tuple[int, int]]:
         return None
 
 
-def _read_mem(kd: Kvm, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int]]]:
-    """size bytes at addr; pages that cannot be read come back as zeros, listed as holes."""
-    try:
-        return kd.read(addr, size), []
-    except KvmError:
-        pass
-    out = bytearray(size)
-    holes: List[Tuple[int, int]] = []
-    pos = 0
-    while pos < size:
-        n = min(size - pos, 4096 - ((addr + pos) & 4095))
+class _Array:
+    """count entries of size bytes at base, read a block at a time as a walk goes (the
+    arrays of a large ring are megabytes; a damaged ring may claim gigabytes): a block that
+    cannot be read whole is read page by page, an entry meeting a missing page is None."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, kd: Kvm, base: int, size: int, count: int) -> None:
+        self.kd, self.base, self.size, self.count = kd, base, size, count
+        self._at = -1
+        self._buf = b""
+        self._holes: List[Tuple[int, int]] = []
+
+    def _load(self, blk: int) -> None:
+        start = blk * self.BLOCK
+        n = min(self.BLOCK, self.count * self.size - start)
+        self._at = blk
+        self._holes = []
         try:
-            out[pos:pos + n] = kd.read(addr + pos, n)
+            self._buf = self.kd.read(self.base + start, n)
+            return
         except KvmError:
-            holes.append((pos, pos + n))
-        pos += n
-    return bytes(out), holes
+            pass
+        out = bytearray(n)
+        pos = 0
+        while pos < n:
+            k = min(n - pos, 4096 - ((self.base + start + pos) & 4095))
+            try:
+                out[pos:pos + k] = self.kd.read(self.base + start + pos, k)
+            except KvmError:
+                if self._holes and self._holes[-1][1] == pos:
+                    self._holes[-1] = (self._holes[-1][0], pos + k)
+                else:
+                    self._holes.append((pos, pos + k))
+            pos += k
+        self._buf = bytes(out)
+
+    def entry(self, idx: int) -> Optional[Tuple[bytes, int]]:
+        """(buffer, offset of entry idx in it), or None when the dump lacks part of it."""
+        off = idx * self.size
+        blk = off // self.BLOCK
+        if (off + self.size - 1) // self.BLOCK != blk:  # across two blocks: on its own
+            try:
+                return self.kd.read(self.base + off, self.size), 0
+            except KvmError:
+                return None
+        if blk != self._at:
+            self._load(blk)
+        rel = off - blk * self.BLOCK
+        if _in_holes(self._holes, rel, rel + self.size):
+            return None
+        return self._buf, rel
+
+    def zero_block(self, idx: int) -> int:
+        """How many entries from idx on lie in a stored block of zeros (none is a record),
+        so that a walk can step over them at once; 0 otherwise."""
+        off = idx * self.size
+        blk = off // self.BLOCK
+        if blk != self._at:
+            self._load(blk)
+        if self._holes or self._buf.count(0) != len(self._buf):
+            return 0
+        end = (blk + 1) * self.BLOCK
+        return max(0, (end - off) // self.size)
 
 
 def _in_holes(holes: List[Tuple[int, int]], start: int, end: int) -> bool:
-    return any(a < end and start < b for a, b in holes)
+    """Whether [start, end) meets a hole.  holes are sorted and disjoint: the last one
+    starting before end is the only one that can (a search, not a scan of every hole)."""
+    i = bisect.bisect_left(holes, (end,))
+    return i > 0 and holes[i - 1][1] > start
+
+
+def _missing(what: str, first: int, last: int) -> Record:
+    if first == last:
+        return Record(-1, 0, 0, b"", error=f"{what} {first} is not in the dump")
+    return Record(-1, 0, 0, b"", error=f"{what}s {first} to {last} are not in the dump")
 
 
 def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     """Every readable record from the oldest (tail) to the newest (head), in id order.
 
     A descriptor that is still being written or was recycled is skipped, as the kernel's
-    own readers do; one whose memory is missing from the dump comes back with ``error``.
-    levels=False leaves level and facility None (no need to load the kernel's types).
+    own readers do; one whose memory is missing from the dump comes back with ``error``
+    (one record for a run of them).  levels=False leaves level and facility None (no need
+    to load the kernel's types).
     """
     L = _Layout(kd)
     # level and facility need the kernel's types (BTF); the text alone does not
@@ -162,25 +220,22 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     prb = kd.read_pointer(L.prb_ptr)
     ring = prb + L.rb_desc
     count_bits = kd.read_u32(ring + L.dr_count_bits)
-    if count_bits > _MAX_COUNT_BITS:
-        raise KvmError(errno.EINVAL, f"{L.source}: printk descriptor ring count_bits "
-                       f"{count_bits} is implausible")
-    count = 1 << count_bits
-    descs = kd.read_pointer(ring + L.dr_descs)
-    infos = kd.read_pointer(ring + L.dr_infos)
-    head = kd.read_u64(ring + L.dr_head + L.counter)
-    tail = kd.read_u64(ring + L.dr_tail + L.counter)
     text_ring = prb + L.rb_text
     size_bits = kd.read_u32(text_ring + L.data_size_bits)
     if size_bits > _MAX_SIZE_BITS:
-        raise KvmError(errno.EINVAL, f"{L.source}: printk text ring size_bits {size_bits} "
-                       "is implausible")
-    data_size = 1 << size_bits
+        raise KvmFormatError(errno.EINVAL, f"{L.source}: printk text ring size_bits {size_bits} "
+                             "is implausible")
+    # the kernel gives each descriptor 2^PRB_AVGBITS (32) bytes of text: never more
+    # descriptors than text bytes
+    if count_bits > min(_MAX_COUNT_BITS, size_bits):
+        raise KvmFormatError(errno.EINVAL, f"{L.source}: printk descriptor ring count_bits "
+                             f"{count_bits} is implausible (text ring size_bits {size_bits})")
+    count = 1 << count_bits
+    descs = _Array(kd, kd.read_pointer(ring + L.dr_descs), L.desc_size, count)
+    infos = _Array(kd, kd.read_pointer(ring + L.dr_infos), L.info_size, count)
+    head = kd.read_u64(ring + L.dr_head + L.counter)
+    tail = kd.read_u64(ring + L.dr_tail + L.counter)
     data_addr = kd.read_pointer(text_ring + L.data_data)
-
-    desc_buf, desc_holes = _read_mem(kd, descs, count * L.desc_size)
-    info_buf, info_holes = _read_mem(kd, infos, count * L.info_size)
-    data, data_holes = _read_mem(kd, data_addr, data_size)
 
     u64 = struct.Struct("<Q").unpack_from
     u32 = struct.Struct("<I").unpack_from
@@ -192,21 +247,34 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     if n_ids >= count:  # the tail cannot be more than a ring behind the head
         n_ids = count - 1
         tail = (head - n_ids) & _ID_MASK
-    for k in range(n_ids + 1):
+    gap = None  # (first, last) id of a run of descriptors the dump lacks
+    k = 0
+    while k <= n_ids:
         rid = (tail + k) & _ID_MASK
         idx = rid & mask
-        d = idx * L.desc_size
-        if _in_holes(desc_holes, d, d + L.desc_size):
-            yield Record(-1, 0, 0, b"", error=f"descriptor {rid} is not in the dump")
+        de = descs.entry(idx)
+        if de is None:
+            gap = (gap[0] if gap else rid, rid)
+            k += 1
             continue
-        sv = u64(desc_buf, d + L.desc_sv)[0]
+        if gap:
+            yield _missing("descriptor", *gap)
+            gap = None
+        skip = descs.zero_block(idx)
+        if skip > 1:  # zeros: reserved descriptors of id 0, none a record to read
+            k += min(skip, count - idx)
+            continue
+        k += 1
+        dbuf, d = de
+        sv = u64(dbuf, d + L.desc_sv)[0]
         state = sv >> _STATE_SHIFT
         if (sv & _ID_MASK) != rid or state not in (DESC_COMMITTED, DESC_FINALIZED):
             continue
-        i = idx * L.info_size
-        if _in_holes(info_holes, i, i + L.info_size):
-            yield Record(-1, 0, 0, b"", error=f"record info {rid} is not in the dump")
+        ie = infos.entry(idx)
+        if ie is None:
+            yield _missing("record info", rid, rid)
             continue
+        info_buf, i = ie
         seq = u64(info_buf, i + L.info_seq)[0]
         ts = u64(info_buf, i + L.info_ts)[0]
         text_len = u16(info_buf, i + L.info_len)[0]
@@ -219,15 +287,17 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
             fo, lbit = level_facility
             facility = info_buf[i + fo]
             level = (info_buf[i + lbit // 8] >> (lbit % 8)) & 7
-        begin = u64(desc_buf, d + L.desc_lpos + L.lpos_begin)[0]
-        nxt = u64(desc_buf, d + L.desc_lpos + L.lpos_next)[0]
-        text, err = _text(data, data_holes, size_bits, begin, nxt, text_len)
+        begin = u64(dbuf, d + L.desc_lpos + L.lpos_begin)[0]
+        nxt = u64(dbuf, d + L.desc_lpos + L.lpos_next)[0]
+        text, err = _text(kd, data_addr, size_bits, begin, nxt, text_len)
         yield Record(seq, ts, caller, text, level, facility,
                      subsys.split(b"\0", 1)[0].decode("utf-8", "replace"),
                      device.split(b"\0", 1)[0].decode("utf-8", "replace"), err)
+    if gap:
+        yield _missing("descriptor", *gap)
 
 
-def _text(data: bytes, holes: List[Tuple[int, int]], size_bits: int, begin: int, nxt: int,
+def _text(kd: Kvm, data_addr: int, size_bits: int, begin: int, nxt: int,
           text_len: int) -> Tuple[bytes, Optional[str]]:
     """A record's text from its data block [begin, next) (logical positions)."""
     if begin & 1 or nxt & 1:  # data-less record (empty line or failed reservation)
@@ -246,9 +316,11 @@ def _text(data: bytes, holes: List[Tuple[int, int]], size_bits: int, begin: int,
     start += 8  # the block begins with its descriptor id (unsigned long)
     if end < start:
         return b"", "text block is shorter than its header"
-    if _in_holes(holes, start - 8, end):
+    try:  # the header and the text: a block is no longer than its text and padding
+        block = kd.read(data_addr + start - 8, 8 + min(end - start, text_len))
+    except KvmError:
         return b"", "text is not in the dump"
-    return data[start:min(end, start + text_len)], None
+    return block[8:], None
 
 
 def dmesg(kd: Kvm) -> List[Record]:
