@@ -70,7 +70,7 @@ PYTEST_ARGS ?=
 TEST_PYTHONS ?= 3.8 3.13
 PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_contract.py \
 	tests/test_process_cores.py tests/test_kernel_dumps.py tests/test_malformed.py \
-	tests/test_speed_api.py tests/test_namelists.py
+	tests/test_speed_api.py tests/test_namelists.py tests/test_objects.py
 # Peer checks against drgn run in the main run only: drgn has no wheel for every Python.
 PYTHONS_DESELECT := not test_unsaved_part_of_a_segment_faults
 PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
@@ -79,7 +79,8 @@ PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
 	tests/test_typing.py tests/test_docstrings.py tests/test_man_docs.py \
 	tests/test_cli_table.py tests/test_btf_core.py tests/test_btf_layouts.py tests/test_btf_guest.py \
-	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py tests/test_soak.py $(wildcard tests/test_linux_*.py)
+	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py tests/test_soak.py $(wildcard tests/test_linux_*.py) \
+	tests/test_objects.py tests/test_fuzz_walks.py
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
