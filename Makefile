@@ -38,6 +38,9 @@ PIP_WHEEL_CHECK = import build, auditwheel; import os, sys; assert os.path.exist
 PIP_LINT_CHECK = import check_jsonschema, cibuildwheel
 DIST ?= dist
 PIP_BENCH = matplotlib
+# make fuzz's Python target (fuzz/walks.py): atheris, libFuzzer for Python.
+PIP_FUZZ = atheris
+PIP_FUZZ_CHECK = import atheris
 
 # The shim as a C library (make lib / install-lib).
 PREFIX ?= /usr/local
@@ -67,7 +70,7 @@ PYTEST_ARGS ?=
 TEST_PYTHONS ?= 3.8 3.13
 PYTHONS_TESTS ?= tests/test_demo_fixture.py tests/test_cli.py tests/test_open_contract.py \
 	tests/test_process_cores.py tests/test_kernel_dumps.py tests/test_malformed.py \
-	tests/test_speed_api.py tests/test_namelists.py
+	tests/test_speed_api.py tests/test_namelists.py tests/test_objects.py
 # Peer checks against drgn run in the main run only: drgn has no wheel for every Python.
 PYTHONS_DESELECT := not test_unsaved_part_of_a_segment_faults
 PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
@@ -76,7 +79,8 @@ PYENV_VERSIONS := $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions
 NATIVE_SKIP_TESTS := tests/test_setup.py tests/test_wheel.py tests/test_ci_config.py tests/test_static_link.py \
 	tests/test_typing.py tests/test_docstrings.py tests/test_man_docs.py \
 	tests/test_cli_table.py tests/test_btf_core.py tests/test_btf_layouts.py tests/test_btf_guest.py \
-	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py tests/test_soak.py $(wildcard tests/test_linux_*.py)
+	tests/test_cli_types.py tests/test_c_types.py tests/test_hostile_dumps.py tests/test_soak.py $(wildcard tests/test_linux_*.py) \
+	tests/test_objects.py tests/test_fuzz_walks.py
 
 UNAME := $(shell uname -s)
 HOST_PLATFORM := $(if $(filter FreeBSD,$(UNAME)),freebsd,$(if $(filter SunOS,$(UNAME)),illumos,))
@@ -241,7 +245,10 @@ test-platform: build ## on FreeBSD/illumos (the VM CI): build against the platfo
 # runs each for FUZZ_SECONDS on its seeds and regression inputs, keeping
 # what it finds new in build/fuzz/corpus/TARGET; test-sanitize runs the C
 # tests and every target once over its seeds and regressions.
-FUZZ_TARGETS := elf kdump images namelist kallsyms pgtable btf
+# walks is Python (fuzz/walks.py, atheris): the kernel tools' list walks over an ELF vmcore.
+FUZZ_PY_TARGETS := walks
+FUZZ_TARGETS ?= elf kdump images namelist kallsyms pgtable btf $(FUZZ_PY_TARGETS)
+FUZZ_C_TARGETS = $(filter-out $(FUZZ_PY_TARGETS),$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 30
 # make test fuzzes each target this long too: new inputs, not only the kept ones.
 TEST_FUZZ_SECONDS ?= 10
@@ -251,9 +258,13 @@ FUZZ_CC ?= clang
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -g $(SAN_FLAGS)
 FUZZ_OBJS := $(patsubst csrc/%.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRCS))
-FUZZ_BINS := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_TARGETS))
+FUZZ_BINS = $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_C_TARGETS))
 # Leaks are findings; a dump larger than this is not a fuzz input.
 FUZZ_RUN_ARGS := -rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=20
+# The walks target: Python, so no sanitizers; a hang, an exception other than KvmError or
+# more than 2 GB resident is a finding.  Its fixed BTF is cut from the fixtures' panic dump.
+FUZZ_PY_RUN_ARGS := -rss_limit_mb=2048 -timeout=20
+WALKS_DUMP := $(CACHE)/panic/current/qemu-panic/vmcore.elf
 SAN_ENV := ASAN_OPTIONS=$(or $(ASAN_OPTIONS),detect_leaks=1) UBSAN_OPTIONS=$(or $(UBSAN_OPTIONS),print_stacktrace=1:halt_on_error=1)
 
 .PHONY: fuzz-deps
@@ -271,13 +282,24 @@ $(FUZZ_DIR)/fuzz_%: fuzz/harness.c $(FUZZ_OBJS) $(LIB_CODECS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -DFUZZ_$$(echo $* | tr a-z A-Z) -Icsrc \
 		fuzz/harness.c $(FUZZ_OBJS) -o $@ $$(tr ' ' '\n' < $(LIB_CODECS) | grep '^-l') -lpthread
 
-fuzz-build: fuzz-deps $(FUZZ_BINS) ## build the libFuzzer targets (build/fuzz/fuzz_TARGET, ASan + UBSan)
+fuzz-build: fuzz-deps $(FUZZ_BINS) $(if $(filter walks,$(FUZZ_TARGETS)),fuzz-walks-build) ## build the libFuzzer targets (build/fuzz/fuzz_TARGET, ASan + UBSan; walks: atheris and its BTF)
+
+.PHONY: fuzz-walks-build
+fuzz-walks-build: build ## install atheris and cut the walks target's BTF (build/fuzz/walks.btf) from the panic dump
+	@$(PY) -c '$(PIP_FUZZ_CHECK)' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check $(PIP_FUZZ)
+	@$(MAKE) --no-print-directory $(FUZZ_DIR)/walks.btf
+
+$(FUZZ_DIR)/walks.btf:
+	@test -f $(WALKS_DUMP) || { echo "make: the walks target's BTF comes from $(WALKS_DUMP): run make fixtures first" >&2; exit 1; }
+	$(PY) fuzz/make_seeds.py --cache $(CACHE) --walks-btf $@
 
 fuzz: fuzz-build ## fuzz every parser for FUZZ_SECONDS each (default 30; FUZZ_ARGS= for more libFuzzer flags); see fuzz/README.md
 	@status=0; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/findings/$$t; \
 		echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
-		$(SAN_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_ARGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		case " $(FUZZ_PY_TARGETS) " in *" $$t "*) run="$(PY) fuzz/$$t.py $(FUZZ_PY_RUN_ARGS)";; \
+			*) run="$(SAN_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_ARGS)";; esac; \
+		env $$run -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			-artifact_prefix=$(FUZZ_DIR)/findings/$$t/ $(FUZZ_ARGS) \
 			$(FUZZ_DIR)/corpus/$$t fuzz/seeds/$$t $$(test -d fuzz/regressions/$$t && echo fuzz/regressions/$$t) \
 			> $(FUZZ_DIR)/fuzz_$$t.log 2>&1 || { status=1; tail -n 40 $(FUZZ_DIR)/fuzz_$$t.log; }; \
@@ -296,12 +318,17 @@ sanitize-run: fuzz-build
 	echo "== sanitizers (ASan + UBSan): C tests"; \
 	$(SAN_ENV) PYKVM_TEST_CC=$(FUZZ_CC) PYKVM_TEST_CFLAGS="$(SAN_FLAGS)" \
 		$(PY) -m pytest -q -ra -p no:cacheprovider $(SANITIZE_TESTS) -k "c_api or split_parts or c_program" || status=1; \
-	for t in $(FUZZ_TARGETS); do \
+	for t in $(FUZZ_C_TARGETS); do \
 		inputs="$$(ls -d fuzz/seeds/$$t/* fuzz/regressions/$$t/* 2>/dev/null)"; \
 		n=$$(echo $$inputs | wc -w); \
 		if $(SAN_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_RUN_ARGS) $$inputs > $(FUZZ_DIR)/replay_$$t.log 2>&1; then \
 			echo "fuzz_$$t: $$n inputs, no findings"; \
 		else status=1; echo "fuzz_$$t: FAILED on its seeds/regressions"; tail -n 40 $(FUZZ_DIR)/replay_$$t.log; fi; \
+	done; \
+	for t in $(filter $(FUZZ_PY_TARGETS),$(FUZZ_TARGETS)); do \
+		if $(PY) fuzz/$$t.py --replay fuzz/seeds/$$t $$(test -d fuzz/regressions/$$t && echo fuzz/regressions/$$t) \
+			> $(FUZZ_DIR)/replay_$$t.log 2>&1; then tail -n 1 $(FUZZ_DIR)/replay_$$t.log; \
+		else status=1; echo "$$t: FAILED on its seeds/regressions"; tail -n 40 $(FUZZ_DIR)/replay_$$t.log; fi; \
 	done; exit $$status
 
 lib: $(LIB_SO) $(LIB_A) ## build build/lib/libkvm.so.1 and libkvm.a from csrc/ (only the public kvm_* symbols exported)

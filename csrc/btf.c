@@ -44,6 +44,7 @@ struct kvm_btf {
 	char *source;      /* where it came from, for messages */
 	struct kvm_btf_mod *mods;
 	size_t nmods;
+	char *skipped;     /* "module: why\n" for each module left out, or NULL */
 };
 
 static pthread_mutex_t btf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -418,6 +419,24 @@ static long vmlinux_offset(const struct btf *b, const char *sname, const char *m
 	return -1;
 }
 
+/* A module whose BTF is left out, and why (kd's error, or why given):
+ * kept for kvm_btf_skipped and for the "no type" message. */
+static void skip_module(kvm_t *kd, struct kvm_btf *kb, const char *name, const char *why)
+{
+	size_t have = kb->skipped != NULL ? strlen(kb->skipped) : 0;
+	size_t add = strlen(name) + 2 + strlen(why) + 1;
+	char *s;
+
+	if (have + add > 64 * 1024) /* enough to say what went wrong */
+		return;
+	s = realloc(kb->skipped, have + add + 1);
+	if (s == NULL)
+		return;
+	snprintf(s + have, add + 1, "%s: %s\n", name, why);
+	kb->skipped = s;
+	(void)kd;
+}
+
 static int add_module(kvm_t *kd, struct kvm_btf *kb, const char *name,
 		      const void *data, size_t len)
 {
@@ -485,13 +504,28 @@ static void btf_load_modules_memory(kvm_t *kd, struct kvm_btf *kb)
 		    kvm_read(kd, (unsigned long)(btf + o_data), &data, 8) != 8 ||
 		    kvm_read(kd, (unsigned long)(btf + o_size), &size, 4) != 4 ||
 		    kvm_read(kd, (unsigned long)(btf + o_name), name, BTF_MODULE_NAME) !=
-			    BTF_MODULE_NAME)
+			    BTF_MODULE_NAME) {
+			char why[128];
+			snprintf(why, sizeof(why), "its struct btf_module at 0x%llx does not read",
+				 (unsigned long long)entry);
+			skip_module(kd, kb, "(a module)", why);
 			goto next;
+		}
 		name[BTF_MODULE_NAME] = '\0';
-		if (size < 24 || size > BTF_MAX_BYTES || (buf = malloc(size)) == NULL)
+		if (size < 24 || size > BTF_MAX_BYTES) {
+			char why[96];
+			snprintf(why, sizeof(why), "its BTF size %u is not valid", size);
+			skip_module(kd, kb, name, why);
 			goto next;
-		if (kvm_read(kd, (unsigned long)data, buf, size) == (ssize_t)size)
-			(void)add_module(kd, kb, name, buf, size);
+		}
+		if ((buf = malloc(size)) == NULL) {
+			skip_module(kd, kb, name, "out of memory");
+			goto next;
+		}
+		if (kvm_read(kd, (unsigned long)data, buf, size) != (ssize_t)size)
+			skip_module(kd, kb, name, kd->errbuf);
+		else if (add_module(kd, kb, name, buf, size) != 0)
+			skip_module(kd, kb, name, kd->errbuf);
 		free(buf);
 	next:
 		if (kvm_read(kd, (unsigned long)pos, &pos, 8) != 8)
@@ -518,9 +552,12 @@ static void btf_load_modules_sys(kvm_t *kd, struct kvm_btf *kb)
 		    strlen(de->d_name) > BTF_MODULE_NAME)
 			continue;
 		snprintf(path, sizeof(path), "/sys/kernel/btf/%s", de->d_name);
-		if (read_file(kd, path, &buf, &len) != 0)
+		if (read_file(kd, path, &buf, &len) != 0) {
+			skip_module(kd, kb, de->d_name, kd->errbuf);
 			continue;
-		(void)add_module(kd, kb, de->d_name, buf, len);
+		}
+		if (add_module(kd, kb, de->d_name, buf, len) != 0)
+			skip_module(kd, kb, de->d_name, kd->errbuf);
 		free(buf);
 	}
 	closedir(dir);
@@ -585,8 +622,16 @@ void kvm_btf_free(kvm_t *kd)
 	free(kb->mods);
 	btf__free(kb->vmlinux);
 	free(kb->source);
+	free(kb->skipped);
 	free(kb);
 	kd->btf = NULL;
+}
+
+const char *kvm_btf_skipped(kvm_t *kd)
+{
+	if (kvm_btf_ensure(kd) != 0)
+		return NULL;
+	return kd->btf->skipped != NULL ? kd->btf->skipped : "";
 }
 
 /* The BTF holding a handle id, that id in it, and its module (NULL: vmlinux). */
@@ -855,6 +900,11 @@ int kvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct kvm_btf_member *ou
 const char *kvm_btf_module(kvm_t *kd, unsigned id)
 {
 	(void)id;
+	no_btf(kd);
+	return NULL;
+}
+const char *kvm_btf_skipped(kvm_t *kd)
+{
 	no_btf(kd);
 	return NULL;
 }

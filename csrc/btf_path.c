@@ -193,7 +193,17 @@ static unsigned lookup(kvm_t *kd, const char *spec, ssize_t *psize)
 	if (id == -1)
 		return 0;
 	if (id == 0) {
-		kvm_err(kd, ENOENT, "no type \"%s\" in the kernel's BTF", p);
+		const char *sk = kvm_btf_skipped(kd);
+		char note[512] = "";
+		if (sk != NULL && *sk != '\0') {
+			/* Its type may be in a module whose BTF could not be used. */
+			size_t i;
+			snprintf(note, sizeof(note), "; module BTF left out: %s", sk);
+			for (i = 0; note[i] != '\0'; i++)
+				if (note[i] == '\n')
+					note[i] = note[i + 1] != '\0' ? ';' : '\0';
+		}
+		kvm_err(kd, ENOENT, "no type \"%s\" in the kernel's BTF%s", p, note);
 		return 0;
 	}
 	if (stars)

@@ -45,5 +45,8 @@ int kvm_btf_type(kvm_t *kd, unsigned id, struct kvm_btf_type *out);
 int kvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct kvm_btf_member *out);
 /* The module a type id belongs to: "" for vmlinux, NULL on error. */
 const char *kvm_btf_module(kvm_t *kd, unsigned id);
+/* The modules whose BTF was left out (it did not read or parse), one
+ * "name: why" line each; "" when none, NULL on error. */
+const char *kvm_btf_skipped(kvm_t *kd);
 
 #endif /* PYKVM_KVM_BTF_H */

@@ -110,3 +110,5 @@ int pykvm_btf_type(kvm_t *kd, unsigned id, struct pykvm_btf_type *out);
 int pykvm_btf_member(kvm_t *kd, unsigned id, unsigned i, struct pykvm_btf_member *out);
 /* The module a type id is from: "" for vmlinux, NULL on error. */
 const char *pykvm_btf_module(kvm_t *kd, unsigned id);
+/* "name: why" per module whose BTF was left out; "" when none, NULL on error. */
+const char *pykvm_btf_skipped(kvm_t *kd);

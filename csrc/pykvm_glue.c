@@ -286,3 +286,8 @@ const char *pykvm_btf_module(kvm_t *kd, unsigned id)
 {
 	return kvm_btf_module(kd, id);
 }
+
+const char *pykvm_btf_skipped(kvm_t *kd)
+{
+	return kvm_btf_skipped(kd);
+}

@@ -958,3 +958,9 @@ const char *pykvm_btf_module(pykvm_handle_t *h, unsigned id)
 	(void)unsupported(h, "kernel types (BTF)");
 	return NULL;
 }
+
+const char *pykvm_btf_skipped(pykvm_handle_t *h)
+{
+	(void)unsupported(h, "kernel types (BTF)");
+	return NULL;
+}

@@ -18,6 +18,11 @@ bytes).  What each seed is cut from:
                of the first 400 symbols (kallsyms_num_syms rewritten to 400)
     pgtable/   the same vmcore (a walk to each table)
     btf/       the dump's kernel BTF, cut to the types struct list_head needs, renumbered
+    walks/     the QEMU panic dump (panic/current/qemu-panic) as an ELF vmcore of only the
+               bytes ps, lsmod, dmesg, sys and bt read (its notes, every page-table entry
+               their walks read, the data; the printk records' pages whole), with
+               fuzz/walks.kallsyms (the kallsyms lines they look up) and build/fuzz/walks.btf
+               (the dump's kernel BTF: --walks-btf PATH cuts only that)
 
 and fuzz/regressions/TARGET/NAME: the defects the fuzzer found (issue 8), rebuilt on these
 seeds: kdump max_mapnr_64 near 2^64, a small flattened dump claiming 2^20 bitmap blocks,
@@ -39,6 +44,7 @@ sys.path.insert(0, str(ROOT / "fixtures" / "kernel"))
 sys.dont_write_bytecode = True
 
 import cutdown  # noqa: E402  (the demo's page-table walk and ELF writer)
+import walks  # noqa: E402  (fuzz/walks.py: what the walks target runs on a dump)
 
 PAGE = 4096
 
@@ -317,6 +323,247 @@ def kernel_btf(src: Path) -> bytes:
         return kd.read(start, stop - start)
 
 
+# ---- the kernel tools' walks ----
+
+WALKS_DUMP = ("panic", "current", "qemu-panic")  # under the cache: a QEMU dump of a panic
+
+
+class _Recorder:
+    """A Kvm handle that remembers every virtual range the kernel tools read and every
+    symbol they look up (by name or by index), for cutting a dump down to them."""
+
+    def __init__(self, kd):
+        self._kd = kd
+        self.reads = []       # (address, size)
+        self.names = set()
+        self.indices = set()
+
+    def __getattr__(self, name):
+        return getattr(self._kd, name)
+
+    def _rec(self, addr, n):
+        self.reads.append((int(addr), n))
+
+    def read(self, addr, n, physical=False):
+        assert not physical
+        self._rec(addr, n)
+        return self._kd.read(addr, n)
+
+    def _word(n, name):
+        def f(self, addr, physical=False):
+            assert not physical
+            self._rec(addr, n)
+            return getattr(self._kd, name)(addr)
+        return f
+
+    read_pointer = _word(8, "read_pointer")
+    read_u64 = _word(8, "read_u64")
+    read_s64 = _word(8, "read_s64")
+    read_u32 = _word(4, "read_u32")
+    read_s32 = _word(4, "read_s32")
+    del _word
+
+    def read_u64_array(self, addr, count, physical=False):
+        self._rec(addr, 8 * count)
+        return self._kd.read_u64_array(addr, count)
+
+    def read_many(self, addrs, size, physical=False):
+        assert not physical
+        addrs = [int(a) for a in addrs]
+        for a in addrs:
+            self._rec(a, size)
+        return self._kd.read_many(addrs, size)
+
+    def _symbol_keys(self):
+        key = self._kd._symbol_keys()
+
+        def recorded(i):
+            self.indices.add(i)
+            return key(i)
+        return recorded
+
+    def symbol(self, name):
+        self.names.add(name)
+        return self._kd.symbol(name)
+
+    def _symbol_at(self, i, name=None):
+        self.indices.add(i)
+        return self._kd._symbol_at(i, name)
+
+
+class _Walker:
+    """The x86-64 walk pykvm makes, remembering each byte range it reads: page-table
+    entries (8 bytes each) and the data itself."""
+
+    def __init__(self, core, info):
+        self.core = core
+        self.mmu = cutdown.Mmu(core, info)
+        self.ranges = set()   # (physical address, size)
+
+    def entry(self, pa):
+        self.ranges.add((pa, 8))
+        return struct.unpack("<Q", self.core.read_phys(pa, 8))[0] & ~self.mmu.sme_mask
+
+    def translate(self, va):
+        """The physical address of va, or None where the walk finds nothing (the entries
+        it read up to there are kept: the cut dump must fail at the same step)."""
+        m = self.mmu
+        top_bit = 56 if m.levels == 5 else 47
+        if va >> top_bit not in (0, (1 << (64 - top_bit)) - 1):
+            return None
+        table = m.root & cutdown.PTE_ADDR
+        for shift in (48, 39, 30, 21, 12)[5 - m.levels:]:
+            try:
+                e = self.entry(table + ((va >> shift) & 0x1FF) * 8)
+            except cutdown.CutError:
+                return None
+            if not e & cutdown.PTE_PRESENT:
+                return None
+            if shift in (30, 21) and e & cutdown.PTE_PS:
+                size = 1 << shift
+                return (e & cutdown.PTE_ADDR & ~(size - 1)) | (va & (size - 1))
+            table = e & cutdown.PTE_ADDR
+        return table | (va & (PAGE - 1))
+
+    def read(self, va, n):
+        while n > 0:
+            chunk = min(n, PAGE - (va & (PAGE - 1)))
+            pa = self.translate(va)
+            if pa is None:
+                return
+            try:
+                self.core.read_phys(pa, chunk)
+            except cutdown.CutError:
+                return
+            self.ranges.add((pa, chunk))
+            va += chunk
+            n -= chunk
+
+
+def _printk_needs(kd):
+    """The printk ring's three arrays (a few MB with log_buf_len=1M, read a block at a time)
+    and, of them, what the records in the ring use: each descriptor and info from tail_id to
+    head_id and each record's text block."""
+    from pykvm.linux import printk
+    L = printk._Layout(kd)
+    prb = kd.read_pointer(L.prb_ptr)
+    ring = prb + L.rb_desc
+    count = 1 << kd.read_u32(ring + L.dr_count_bits)
+    descs = kd.read_pointer(ring + L.dr_descs)
+    infos = kd.read_pointer(ring + L.dr_infos)
+    head = kd.read_u64(ring + L.dr_head + L.counter)
+    tail = kd.read_u64(ring + L.dr_tail + L.counter)
+    size_bits = kd.read_u32(prb + L.rb_text + L.data_size_bits)
+    size = 1 << size_bits
+    data = kd.read_pointer(prb + L.rb_text + L.data_data)
+    whole = [(descs, count * L.desc_size), (infos, count * L.info_size), (data, size)]
+    need = []
+    n_ids = min((head - tail) & printk._ID_MASK, count - 1)
+    for k in range(n_ids + 1):
+        idx = (tail + k) & (count - 1)
+        d = descs + idx * L.desc_size
+        need += [(d, L.desc_size), (infos + idx * L.info_size, L.info_size)]
+        begin = kd.read_u64(d + L.desc_lpos + L.lpos_begin)
+        nxt = kd.read_u64(d + L.desc_lpos + L.lpos_next)
+        if begin & 1 or nxt & 1:
+            continue
+        b, e = begin & (size - 1), nxt & (size - 1)
+        if begin >> size_bits != nxt >> size_bits:
+            need += [(data + b, size - b)] if b and e == 0 else [(data, e)]
+        else:
+            need.append((data + b, e - b))
+    return whole, need
+
+
+def walks_vmcore(src: Path, btf: Path):
+    """An ELF vmcore holding only the bytes the kernel tools read in walks_run (the notes,
+    the page-table entries of every walk, the data), and the lines of src's kallsyms.txt
+    they look up: (vmcore bytes, namelist bytes, the full run's result)."""
+    sys.path.insert(0, str(ROOT))
+    import pykvm
+    core = cutdown.Core(src / "vmcore.elf")
+    info = cutdown.vmcoreinfo(core)
+    with pykvm.open(str(src / "kallsyms.txt"), str(src / "vmcore.elf"), btf=str(btf)) as kd:
+        rec = _Recorder(kd)
+        result = walks.run(rec)
+        whole, need = _printk_needs(kd)
+        symbols = [kd._symbol_at(i) for i in sorted(rec.indices)]
+    w = _Walker(core, info)
+    # The tool reads each array whole, or page by page where that fails: a page the cut
+    # dump holds only in part would be a hole, so the records' pages are kept whole.
+    pages = {p for va, n in need for p in range(va & ~(PAGE - 1), va + n, PAGE)}
+    def in_ring(va, n):
+        return any(a <= va and va + n <= a + size for a, size in whole)
+    reads = [r for r in rec.reads if not in_ring(*r)] + [(p, PAGE) for p in sorted(pages)]
+    reads.append((int(info["SYMBOL(init_top_pgt)"], 16), 8))
+    for va, n in reads:
+        w.read(va, n)
+    # merge: a program header costs 56 bytes, so ranges closer than that share one
+    merged = []
+    for pa, n in sorted(w.ranges):
+        if merged and pa <= merged[-1][1] + 56:
+            merged[-1][1] = max(merged[-1][1], pa + n)
+        else:
+            merged.append([pa, pa + n])
+    elf = _byte_elf(core, [(a, b - a) for a, b in merged])
+    core.close()
+    wanted = {(n, None) for n in rec.names | {"_text", "_stext", "_etext", "init_top_pgt"}}
+    wanted |= {(s.name, s.module) for s in symbols}
+    lines = []
+    for line in (src / "kallsyms.txt").read_bytes().splitlines(keepends=True):
+        f = line.decode().split()
+        if len(f) >= 3 and (f[2], f[3].strip("[]") if len(f) > 3 else None) in wanted:
+            lines.append(line)
+    return elf, b"".join(lines), result
+
+
+def _byte_elf(core, ranges):
+    """cutdown.build_elf with byte ranges (physical address, size) in place of pages."""
+    E, P = cutdown.EHDR, cutdown.PHDR
+    phnum = len(core.note_segments) + len(ranges)
+    assert phnum < cutdown.PN_XNUM
+    off = E.size + P.size * phnum
+    phdrs, body = [], bytearray()
+    for p, data in core.note_segments:
+        phdrs.append(P.pack(cutdown.PT_NOTE, p[1], off + len(body), p[3], p[4], p[5], p[6], p[7]))
+        body += data
+    for start, length in ranges:
+        seg = core.load_of(start)
+        phdrs.append(P.pack(cutdown.PT_LOAD, seg[4], off + len(body), start, start,
+                            length, length, 0))
+        body += core.read_phys(start, length)
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    eh = E.pack(ident, cutdown.ET_CORE, cutdown.EM_X86_64, cutdown.EV_CURRENT, 0, E.size, 0, 0,
+                E.size, P.size, phnum, 0, 0, 0)
+    return eh + b"".join(phdrs) + bytes(body)
+
+
+def _elf_offset(elf: bytes, pa: int) -> int:
+    """Where physical address pa is stored in an ELF vmcore."""
+    phoff, = struct.unpack_from("<Q", elf, 32)
+    phnum, = struct.unpack_from("<H", elf, 56)
+    for i in range(phnum):
+        t, _, off, _, p, fs, _, _ = struct.unpack_from("<IIQQQQQQ", elf, phoff + 56 * i)
+        if t == 1 and p <= pa < p + fs:
+            return off + pa - p
+    raise KeyError(f"{pa:#x} is not in the vmcore")
+
+
+def walks_regressions(seed: bytes) -> dict:
+    """The walks target's findings, rebuilt on its seed: a printk ring header claiming
+    2^28 descriptors (the tool read each array of the ring whole: gigabytes)."""
+    sys.path.insert(0, str(ROOT))
+    import pykvm
+    from pykvm.linux import printk
+    with pykvm.open(str(walks.NAMELIST), str(ROOT / "fuzz" / "seeds" / "walks" / "qemu-panic.elf")) as kd:
+        L = printk._Layout(kd)
+        prb = kd.read_pointer(L.prb_ptr)
+        at = _elf_offset(seed, kd.physaddr(prb + L.rb_desc + L.dr_count_bits))
+    bad = bytearray(seed)
+    struct.pack_into("<I", bad, at, 28)
+    return {"printk-count-bits-28": bytes(bad)}
+
+
 # ---- regressions: the defects the fuzzer found, rebuilt on the seeds ----
 
 def regressions(kdump_seed: bytes, kallsyms_seed: bytes, ttab_off: int, num_off: int) -> None:
@@ -351,7 +598,14 @@ def regressions(kdump_seed: bytes, kallsyms_seed: bytes, ttab_off: int, num_off:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", default=os.environ.get("PYKVM_CACHE") or str(Path.home() / ".cache" / "pykvm"))
-    cache = Path(ap.parse_args().cache)
+    ap.add_argument("--walks-btf", metavar="PATH",
+                    help="only cut the walks target's BTF from the panic dump, to PATH")
+    args = ap.parse_args()
+    cache = Path(args.cache)
+    if args.walks_btf:
+        Path(args.walks_btf).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.walks_btf).write_bytes(kernel_btf(cache.joinpath(*WALKS_DUMP)))
+        return
     proc = cache / "proc"
     dump = (cache / "dumps" / "current" / "nokaslr-96M").resolve()
     images = sorted((cache / "images").glob("*/kaslr-256M"))[0]
@@ -373,6 +627,19 @@ def main() -> None:
     write("pgtable", "vmcore-kallsyms.elf", elf)
     write("btf", "list_head.btf", cut_btf(kernel_btf(dump)))
     regressions((ROOT / "fuzz" / "seeds" / "kdump" / "mdf-lzo").read_bytes(), elf, ttab_off, num_off)
+    # walks: the QEMU panic dump cut to what the tools read; its BTF, the target's fixed
+    # types, is not in the seed (5 MB): make fuzz-walks-build cuts it to build/fuzz/walks.btf
+    src = cache.joinpath(*WALKS_DUMP)
+    walks.BTF.parent.mkdir(parents=True, exist_ok=True)
+    walks.BTF.write_bytes(kernel_btf(src))
+    elf, namelist, _ = walks_vmcore(src, walks.BTF)
+    write("walks", "qemu-panic.elf", elf)
+    walks.NAMELIST.write_bytes(namelist)
+    d = ROOT / "fuzz" / "regressions" / "walks"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, data in walks_regressions(elf).items():
+        (d / name).write_bytes(data)
+        print(f"regressions/walks/{name}: {len(data)} bytes")
 
 
 if __name__ == "__main__":

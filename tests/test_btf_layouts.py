@@ -158,3 +158,32 @@ def test_overwritten_btf_range(dumps, truth, tmp_path):
             k.type("struct task_struct")
     with pykvm.open(None, copy, btf=truth / "vmlinux.btf") as k:
         assert k.object("init_task").comm.string() == "swapper/0"
+
+
+def test_module_btf_left_out_is_reported(dumps, tmp_path):
+    """A module whose BTF in the dump does not parse is left out, and said:
+    kd.types.skipped_modules names it and why, and asking for one of its
+    types says its BTF was left out (vmlinux's types still answer)."""
+    src = dumps["kaslr-256M"].path("vmcore.elf")
+    with pykvm.open(None, src) as k:
+        assert k.types.skipped_modules == {}
+        found = {}
+        for m in k.list_for_each_entry("struct btf_module", k.object("btf_modules"), "list"):
+            found[m.btf.name.string()] = int(m.btf.data)
+        data = found["qemu_fw_cfg"]
+        off = lib.pykvm_page_offset(k._handle(), data, 0)
+        assert off >= 0
+    copy = tmp_path / "vmcore.elf"
+    shutil.copyfile(src, copy)
+    with open(copy, "r+b") as f:
+        f.seek(off + (data & 0xFFF))
+        assert f.read(2) == b"\x9f\xeb"  # BTF's magic, where the module's btf->data says
+        f.seek(off + (data & 0xFFF))
+        f.write(b"\0\0")
+    with pykvm.open(None, copy) as k:
+        skipped = k.types.skipped_modules
+        assert list(skipped) == ["qemu_fw_cfg"]
+        assert "no BTF magic" in skipped["qemu_fw_cfg"]
+        with pytest.raises(LookupError, match=r"fw_cfg_sysfs_entry.*module qemu_fw_cfg \(.*no BTF magic"):
+            k.type("struct fw_cfg_sysfs_entry")
+        assert k.sizeof("struct task_struct") > 0

@@ -68,3 +68,36 @@ def test_sym_and_nlist_glob(core):
     assert got == want and res.returncode == 0
     miss = pykvm("nlist", "-M", core.path("vmcore.elf"), "no_such_*")
     assert miss.returncode == 1 and "U no_such_*" in miss.stdout
+
+
+def test_btf_option_for_a_dump_without_btf(dumps, tmp_path):
+    """--btf FILE (the open option btf=): a dump whose BTF is overwritten
+    fails with the hint, and reads its types from the file given, before or
+    after the command, as bpftool reads that file."""
+    import shutil
+
+    import pykvm as pk
+    from pykvm._kvm import lib
+
+    run_fixture_script("fixtures/kernel/vmlinux_btf.py")
+    (d,) = [p for p in (CACHE / "kernel").iterdir() if (p / "vmlinux.bpftool.txt").is_file()][:1]
+    types = parse_bpftool(d / "vmlinux.bpftool.txt")
+    (size,) = [int(t[2]["size"]) for t in types.values() if t[0] == "STRUCT" and t[1] == "task_struct"]
+    src = dumps["kaslr-96M"].path("vmcore.elf")
+    with pk.open(None, src) as k:
+        start = k.symbol("__start_BTF")
+        off = lib.pykvm_page_offset(k._handle(), start, 0)
+    copy = tmp_path / "vmcore.elf"
+    shutil.copyfile(src, copy)
+    with open(copy, "r+b") as f:
+        f.seek(off + (start & 0xFFF))
+        f.write(b"\0" * 64)
+    res = pykvm("type", "--json", "-M", str(copy), "struct task_struct")
+    assert res.returncode == 2 and "btf=PATH" in res.stderr and len(res.stderr.splitlines()) == 1
+    for args in (["type", "--json", "--btf", str(d / "vmlinux.btf"), "-M", str(copy), "struct task_struct"],
+                 ["--btf", str(d / "vmlinux.btf"), "-M", str(copy), "type", "--json", "struct task_struct"]):
+        res = pykvm(*args)
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["size"] == size
+    res = pykvm("print", "--btf", str(d / "vmlinux.btf"), "-M", str(copy), "init_task.comm")
+    assert res.returncode == 0 and "'swapper/0'" in res.stdout

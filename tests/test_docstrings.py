@@ -29,8 +29,9 @@ def test_every_public_call_names_what_it_raises():
     missing = []
     calls = [(n, inspect.getdoc(getattr(pykvm, n)) or "") for n in pykvm.__all__
              if callable(getattr(pykvm, n)) and not isinstance(getattr(pykvm, n), type)]
-    calls += list(public_members(pykvm.Kvm, {"pykvm.kvm", "pykvm._fast"}))
-    assert {"read", "read_cstring", "read_many", "write", "nlist", "info", "symbols"} <= \
+    calls += list(public_members(pykvm.Kvm, {"pykvm.kvm", "pykvm._fast", "pykvm.btf.helpers"}))
+    assert {"read", "read_cstring", "read_many", "write", "nlist", "info", "symbols", "type",
+            "offsetof", "object", "list_for_each_entry", "per_cpu", "symbolize"} <= \
         {n for n, _ in calls}
     for name, doc in calls:
         if "raise" not in doc.lower():

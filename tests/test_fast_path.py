@@ -368,14 +368,14 @@ def test_mapping_stays_within_map_budget(dumps, tmp_path):
         assert p.returncode == 0, p.stderr[-2000:]
         results[name] = json.loads(p.stdout.strip().splitlines()[-1])
     assert len({r["digest"] for r in results.values()}) == 1
-    assert results["default"]["map_budget"] == 32 * mib
+    assert results["default"]["map_budget"] == 48 * mib
     # The bound counts 128 KiB windows; the kernel may map a large page-cache
     # folio beyond the window a read faulted in (measured: up to 1.7x at 8 MiB).
-    assert results["default"]["peak"] <= 40 * mib
+    assert results["default"]["peak"] <= 48 * mib
     assert results["8 MiB"]["peak"] <= 2 * 8 * mib
     assert results["8 MiB"]["peak"] < results["default"]["peak"]
     assert results["pread"]["mapped"] == 0 and results["pread"]["peak"] == 0
-    assert results["unbounded"]["peak"] > 48 * mib  # what the bound is for
+    assert results["unbounded"]["peak"] > 56 * mib  # what the bound is for
 
 
 def test_map_budget_must_be_positive(dumps):

@@ -129,3 +129,24 @@ def test_struct_module_without_core_layout(panic, monkeypatch, capsys):
     assert err.startswith("pykvm lsmod: ") and err.count("\n") == 1
     assert "struct module has no member core_layout.base" in err
     assert main(["ps", "-M", d.path("vmcore.elf")]) == 0
+
+
+@pytest.mark.parametrize("field,value", [("count_bits", 28), ("size_bits", 31)])
+def test_printk_ring_claiming_gigabytes(damaged, field, value):
+    """A ring header claiming 2^28 descriptors or 2 GiB of text (the walks fuzz target's
+    first finding: the tool read each array whole, gigabytes) is refused or walked in
+    bounded memory: under a 2 GiB address-space limit dmesg ends with a clear error."""
+    from pykvm.linux.printk import _Layout
+    with pykvm.open(None, damaged, flag=os.O_RDWR) as kd:
+        L = _Layout(kd)
+        prb = kd.read_pointer(L.prb_ptr)
+        at = prb + (L.rb_desc + L.dr_count_bits if field == "count_bits"
+                    else L.rb_text + L.data_size_bits)
+        kd.write(at, value.to_bytes(4, "little"))
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+            "from pykvm.cli import main; sys.exit(main())")
+    r = subprocess.run([sys.executable, "-c", code, "dmesg", "-M", damaged],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "Traceback" not in r.stderr and "MemoryError" not in r.stderr, r.stderr[-2000:]
+    if field == "count_bits":
+        assert r.returncode != 0 and "count_bits 28 is implausible" in r.stderr

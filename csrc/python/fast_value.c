@@ -82,6 +82,8 @@ static Py_ssize_t table_find(MemberTable *t, PyObject *name)
 			return s - 1;
 		h = (h + 1) & t->mask;
 	}
+	if (t->fallback == NULL) /* cleared by the GC */
+		return -1;
 	i = PyDict_GetItemWithError(t->fallback, name);
 	return i == NULL ? -1 : PyLong_AsSsize_t(i);
 }
@@ -181,9 +183,16 @@ static int MemberTable_traverse(PyObject *self, visitproc visit, void *arg)
 	return 0;
 }
 
+/* The GC breaking a cycle: drop the references, keep the arrays (a Value
+ * may still look a name up until it goes too). */
 static int MemberTable_clear(PyObject *self)
 {
-	table_free((MemberTable *)self);
+	MemberTable *t = (MemberTable *)self;
+	Py_ssize_t i;
+
+	for (i = 0; i < t->n; i++)
+		Py_CLEAR(t->members[i].type);
+	Py_CLEAR(t->fallback);
 	return 0;
 }
 
@@ -228,6 +237,7 @@ typedef struct {
 	PyObject *addr_obj;  /* the address as given when it is no uint64, else NULL */
 	PyObject *table;     /* the type's MemberTable once looked up, or NULL */
 	PyObject **children; /* the member objects made, one slot per member */
+	Py_ssize_t nchildren;
 	uint64_t addr;
 	int code;
 	int looked;          /* the type was asked for its table */
@@ -285,7 +295,7 @@ static void value_clear_children(Value *v)
 
 	if (v->children == NULL)
 		return;
-	n = ((MemberTable *)v->table)->n;
+	n = v->nchildren;
 	for (i = 0; i < n; i++)
 		Py_CLEAR(v->children[i]);
 	PyMem_Free(v->children);
@@ -311,7 +321,7 @@ static int Value_traverse(PyObject *self, visitproc visit, void *arg)
 	Py_ssize_t i;
 
 	if (v->children != NULL)
-		for (i = 0; i < ((MemberTable *)v->table)->n; i++)
+		for (i = 0; i < v->nchildren; i++)
 			Py_VISIT(v->children[i]);
 	Py_VISIT(v->kvm);
 	Py_VISIT(v->type);
@@ -342,9 +352,13 @@ static PyObject *child(Value *v, PyObject *name, Py_ssize_t i)
 	allocfunc alloc;
 	Value *c;
 
-	if (v->children != NULL && v->children[i] != NULL) {
+	if (v->children != NULL && i < v->nchildren && v->children[i] != NULL) {
 		Py_INCREF(v->children[i]);
 		return v->children[i];
+	}
+	if (m->type == NULL) { /* the table was cleared by the GC */
+		PyErr_SetObject(PyExc_AttributeError, name);
+		return NULL;
 	}
 	if (v->addr + m->off < v->addr) /* past 2**64 - 1: Python says how */
 		return PyObject_CallMethodObjArgs((PyObject *)v, str_getattr_slow, name, NULL);
@@ -352,6 +366,7 @@ static PyObject *child(Value *v, PyObject *name, Py_ssize_t i)
 		v->children = PyMem_Calloc((size_t)t->n, sizeof(*v->children));
 		if (v->children == NULL)
 			return PyErr_NoMemory();
+		v->nchildren = t->n;
 	}
 	alloc = (allocfunc)PyType_GetSlot(tp, Py_tp_alloc);
 	c = (Value *)alloc(tp, 0);
@@ -363,8 +378,10 @@ static PyObject *child(Value *v, PyObject *name, Py_ssize_t i)
 	c->type = m->type;
 	c->addr = v->addr + m->off;
 	c->code = m->code;
-	Py_INCREF((PyObject *)c);
-	v->children[i] = (PyObject *)c;
+	if (i < v->nchildren) {
+		Py_INCREF((PyObject *)c);
+		v->children[i] = (PyObject *)c;
+	}
 	return (PyObject *)c;
 }
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # The type system (typesys, objects, decls) is imported on the first question about
 # types, not with pykvm: a tool that reads no types (dmesg, read, nlist) never loads it.
 
+
 def _split_path(path: str) -> List[Union[str, int]]:
     """'a.b[3].c' / 'a->b' -> ['a', 'b', 3, 'c']."""
     out: List[Union[str, int]] = []
@@ -94,7 +95,10 @@ class TypesMixin:
 
     @property
     def types(self) -> TypeTable:
-        """The kernel's type table (BTF, loaded on first use)."""
+        """The kernel's type table (BTF, loaded on first use).
+
+        Raises ClosedError (a closed handle); its lookups raise
+        LookupError (no such type), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         t = self._btf_table
         if t is None:
             from .typesys import TypeTable
@@ -106,17 +110,27 @@ class TypesMixin:
         return self._error(_errno.EINVAL)
 
     def type(self, name: Union[str, Type]) -> Type:
-        """A kernel type by C name ('struct task_struct', 'u64', 'char *')."""
+        """A kernel type by C name ('struct task_struct', 'u64', 'char *').
+
+        Raises LookupError (no such type: the message names any module whose
+        BTF was left out), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         return self.types.lookup(name)
 
     def sizeof(self, type: Union[str, Type]) -> int:
+        """The size in bytes of a type.
+
+        Raises TypeError (a type without a size: void, a function),
+        LookupError (no such type), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         t = self.types.lookup(type)
         if t.size is None:
             raise TypeError(f"{t.name_str()} has no size")
         return t.size
 
     def offsetof(self, type: Union[str, Type], member: str) -> int:
-        """Byte offset of a member path ('se.vruntime', 'pids[1].node')."""
+        """Byte offset of a member path ('se.vruntime', 'pids[1].node').
+
+        Raises LookupError (no such type or member, an index into a
+        non-array), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         bits, _, _ = self._member_path(self.types.lookup(type), member)
         return bits // 8
 
@@ -145,7 +159,11 @@ class TypesMixin:
     def member_reader(self, type: Union[str, Type], path: str) -> Callable[[int], int]:
         """A function addr -> the integer member path of the type at addr
         (ints, enums, pointers, bitfields): the lookup done once, each call
-        one read in C.  For loops over many objects of one type."""
+        one read in C.  For loops over many objects of one type.
+
+        Raises TypeError (the member is not an integer or pointer),
+        LookupError (no such type or member), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF); each call
+        raises what Kvm.read_member does (FaultError, ...)."""
         off, size, signed, bo, bs = self._member_int_layout(self.types.lookup(type), path)
         rm = self.read_member
         return lambda addr: rm(addr, off, size, signed, bo, bs)
@@ -168,7 +186,9 @@ class TypesMixin:
     # ---- declarations and objects ----
 
     def declare(self, declaration: str, type: Union[str, Type, None] = None) -> None:
-        """Declare a global: declare('struct foo *bar') or declare('bar', 'struct foo *')."""
+        """Declare a global: declare('struct foo *bar') or declare('bar', 'struct foo *').
+
+        Raises LookupError (a declaration that does not parse)."""
         from .decls import parse_declaration
         typ: Union[str, Type]
         if type is None:
@@ -181,7 +201,9 @@ class TypesMixin:
 
     def declared_type(self, symbol: str) -> Type:
         """The type of a global: declared here, in the table of well-known
-        ones, or (per-CPU variables) by the kernel's BTF."""
+        ones, or (per-CPU variables) by the kernel's BTF.
+
+        Raises LookupError (its type is not known: declare it), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         from .decls import GLOBALS
         decl = (self._btf_decls or {}).get(symbol)
         if decl is None:
@@ -196,7 +218,10 @@ class TypesMixin:
 
     def object(self, where: Union[str, int, Object], type: Union[str, Type, None] = None) -> Object:
         """A typed object: a symbol (its declared type unless type= says),
-        or an address with type=."""
+        or an address with type=.  Nothing is read until a value is asked for.
+
+        Raises SymbolNotFoundError (no such symbol), LookupError (a type not
+        known), TypeError (an address without type=), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         from .objects import Object
         if isinstance(where, Object):
             return where if type is None else where.cast(type)
@@ -212,7 +237,10 @@ class TypesMixin:
 
     def container_of(self, ptr: Union[int, Object], type: Union[str, Type], member: str) -> Object:
         """The object of type whose member is at ptr (a pointer Object, an
-        Object of the member, or an address)."""
+        Object of the member, or an address).
+
+        Raises LookupError (no such type or member), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF), and what
+        reading a pointer Object raises (FaultError, ...)."""
         from .objects import Object
         if isinstance(ptr, Object):
             addr = int(ptr) if ptr.type.resolve().kind == "ptr" else ptr.address
@@ -230,7 +258,12 @@ class TypesMixin:
         return int(head)
 
     def list_for_each(self, head: Union[int, str, Object], limit: int = LIST_LIMIT) -> Iterator[int]:
-        """Addresses of the list_head nodes of a circular list (head excluded)."""
+        """Addresses of the list_head nodes of a circular list (head excluded).
+
+        Raises KvmFormatError (a NULL next pointer, a loop that misses the
+        head, more than limit entries: a corrupt list never hangs), the
+        read errors of its pointers (FaultError, PageExcludedError, ...),
+        SymbolNotFoundError (head names no symbol)."""
         head_addr = self._head_address(head)
         next_off = self.offsetof("struct list_head", "next")
         rp = self.read_pointer
@@ -256,7 +289,10 @@ class TypesMixin:
                             limit: int = LIST_LIMIT) -> Iterator[Object]:
         """The entries of a circular list: head is a list_head Object, its
         address or a symbol; type and member say where each entry's
-        list_head is."""
+        list_head is.
+
+        Raises what list_for_each does, and LookupError (no such type or
+        member), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         from .objects import Object
         t = self.types.lookup(type)
         off = self.offsetof(t, member)
@@ -265,7 +301,11 @@ class TypesMixin:
 
     def hlist_for_each_entry(self, type: Union[str, Type], head: Union[int, str, Object], member: str,
                              limit: int = LIST_LIMIT) -> Iterator[Object]:
-        """The entries of an hlist (NULL-terminated) from its hlist_head."""
+        """The entries of an hlist (NULL-terminated) from its hlist_head.
+
+        Raises KvmFormatError (a loop, more than limit entries), the read
+        errors of its pointers (FaultError, ...), LookupError (no such type
+        or member), UnsupportedError (no BTF in the dump and no btf=; a build without libbpf), KvmFormatError (corrupt BTF)."""
         from .objects import Object
         t = self.types.lookup(type)
         off = self.offsetof(t, member)
@@ -289,7 +329,10 @@ class TypesMixin:
             pos = rp(pos + next_off)
 
     def per_cpu_offset(self, cpu: int) -> int:
-        """__per_cpu_offset[cpu]."""
+        """__per_cpu_offset[cpu].
+
+        Raises IndexError (cpu outside 0 .. nr_cpu_ids - 1),
+        SymbolNotFoundError (no __per_cpu_offset: a UP kernel), FaultError."""
         nr = self._nr_cpu_ids()
         if not 0 <= cpu < nr:
             raise IndexError(f"cpu {cpu} out of range (nr_cpu_ids {nr})")
@@ -303,7 +346,9 @@ class TypesMixin:
 
     def per_cpu(self, what: Union[str, Object], cpu: int) -> Object:
         """CPU cpu's copy of a per-CPU variable (a symbol or its Object) or
-        of what a __percpu pointer Object points to."""
+        of what a __percpu pointer Object points to.
+
+        Raises what per_cpu_offset and object raise."""
         from .objects import Object
         if isinstance(what, str):
             what = self.object(what)
@@ -334,7 +379,10 @@ class TypesMixin:
 
     def symbolize(self, addr: int) -> Optional[Symbolized]:
         """The symbol at or before addr: (name, offset, size, module); None
-        when no symbol is at or below addr."""
+        when no symbol is at or below addr (or past the end of the last).
+
+        Raises ClosedError (a closed handle); module symbols that do not
+        read are skipped, never guessed."""
         # Module code first, from the modules' own symbol tables in the dump (kernel
         # knowledge, kept in pykvm.linux): the handle's tables lack modules loaded later.
         from ..linux.modsyms import module_symbolize

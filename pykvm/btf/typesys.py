@@ -374,6 +374,30 @@ class TypeTable:
                 raise self._fail()
             return ffi.string(name).decode("utf-8", "replace") or None
 
+    @property
+    def skipped_modules(self) -> Dict[str, str]:
+        """Modules whose BTF was left out (it did not read or parse), with
+        why: their types are unknown.  Raises KvmError as the other type
+        questions do (no BTF at all, say)."""
+        with self._lock:
+            text = lib.pykvm_btf_skipped(self._kd())
+            if text == ffi.NULL:
+                raise self._fail()
+            out: Dict[str, str] = {}
+            for line in ffi.string(text).decode("utf-8", "replace").splitlines():
+                name, _, why = line.partition(": ")
+                out.setdefault(name, why)
+            return out
+
+    def _missing(self, what: str) -> LookupError:
+        """No such type: said so, with the modules whose types are unknown."""
+        skipped = self.skipped_modules
+        note = ""
+        if skipped:
+            note = ("; the BTF of " + ", ".join(f"module {n} ({why})" for n, why in skipped.items())
+                    + " was left out, so its types are unknown")
+        return LookupError(f"no type {what!r} in the kernel's BTF{note}")
+
     def members_of(self, t: Type) -> List[Member]:
         out: List[Member] = []
         raw = []
@@ -485,7 +509,7 @@ class TypeTable:
             name = _INT_ALIASES.get(name, name)
             base = self.find(name, "int") or self.find(name, "typedef") or self.find(name, "float")
         if base is None:
-            raise LookupError(f"no type {' '.join(words)!r} in the kernel's BTF")
+            raise self._missing(" ".join(words))
         t = base
         # Declarators: '*' binds before arrays in 'T *[4]'; 'T [2][3]' is an
         # array of 2 arrays of 3.

@@ -83,6 +83,10 @@ def add_files(p: argparse.ArgumentParser, top: bool = False) -> None:
     g.add_argument("--format", dest="core_format", metavar="NAME", default=d(None),
                    help="force the core's format (elf, kdump, lime, avml, raw, elf-kernel, "
                         "elf-process); raw images need it")
+    g.add_argument("--btf", metavar="FILE", default=d(None),
+                   help="kernel types from this file (a copy of /sys/kernel/btf/vmlinux, or a "
+                        "vmlinux with .BTF) for a kernel without CONFIG_DEBUG_INFO_BTF "
+                        "(default: the BTF the dump carries)")
     g.add_argument("--json", action="store_true", default=d(False),
                    help="print JSON instead of text")
 
@@ -90,6 +94,8 @@ def add_files(p: argparse.ArgumentParser, top: bool = False) -> None:
 def open_kvm(args: argparse.Namespace) -> Kvm:
     core = args.core[0] if args.core and len(args.core) == 1 else args.core
     extra: Dict[str, Any] = {"format": args.core_format} if getattr(args, "core_format", None) else {}
+    if getattr(args, "btf", None):
+        extra["btf"] = args.btf
     return kvm_open(args.namelist, core, errstr="pykvm", foreign=args.foreign,
                     excluded_zero=args.excluded_zero, **extra)
 

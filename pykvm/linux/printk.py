@@ -8,13 +8,14 @@ dump that carries VMCOREINFO.  ``prb`` points to a ``printk_ringbuffer``: a desc
 
 from __future__ import annotations
 
+import bisect
 import errno
 import operator
 import re
 import struct
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
-from ..errors import KvmError, UnsupportedError
+from ..errors import KvmError, KvmFormatError, UnsupportedError
 from .vmcoreinfo import vmcoreinfo
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ _SV_BITS = 64
 _STATE_SHIFT = _SV_BITS - 2
 _ID_MASK = (1 << _STATE_SHIFT) - 1
 DESC_RESERVED, DESC_COMMITTED, DESC_FINALIZED, DESC_REUSABLE = 0, 1, 2, 3
-_MAX_COUNT_BITS = 28     # 256 Mi descriptors: far beyond any log_buf_len the kernel allows
+_MAX_COUNT_BITS = 26     # the largest log_buf_len (2 GiB) >> PRB_AVGBITS (5)
 _MAX_SIZE_BITS = 31      # 2 GiB of text
 
 
@@ -139,41 +140,126 @@ def _level_facility(kd: Kvm) -> Optional[Tuple[int, int, int]]:
     return fac_bits // 8, lev_bits, lev_size
 
 
-def _read_mem(kd: Kvm, addr: int, size: int) -> Tuple[bytes, List[Tuple[int, int]]]:
-    """size bytes at addr; pages that cannot be read come back as zeros, listed as holes."""
-    try:
-        return kd.read(addr, size), []
-    except KvmError:
-        pass
-    out = bytearray(size)
-    holes: List[Tuple[int, int]] = []
-    pos = 0
-    while pos < size:
-        n = min(size - pos, 4096 - ((addr + pos) & 4095))
+class _Array:
+    """count entries of size bytes at base, read a block at a time as a walk goes (the
+    arrays of a large ring are megabytes; a damaged ring may claim gigabytes): a block that
+    cannot be read whole is read page by page, an entry meeting a missing page is None."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, kd: Kvm, base: int, size: int, count: int) -> None:
+        self.kd, self.base, self.size, self.count = kd, base, size, count
+        self._at = -1
+        self._buf = b""
+        self._holes: List[Tuple[int, int]] = []
+        self._zero = False
+
+    def _load(self, blk: int) -> None:
+        start = blk * self.BLOCK
+        n = min(self.BLOCK, self.count * self.size - start)
+        self._at = blk
+        self._holes = []
         try:
-            out[pos:pos + n] = kd.read(addr + pos, n)
+            self._buf = self.kd.read(self.base + start, n)
+            self._zero = self._buf.count(0) == n  # once a block, not once an entry
+            return
         except KvmError:
-            holes.append((pos, pos + n))
-        pos += n
-    return bytes(out), holes
+            pass
+        out = bytearray(n)
+        pos = 0
+        while pos < n:
+            k = min(n - pos, 4096 - ((self.base + start + pos) & 4095))
+            try:
+                out[pos:pos + k] = self.kd.read(self.base + start + pos, k)
+            except KvmError:
+                if self._holes and self._holes[-1][1] == pos:
+                    self._holes[-1] = (self._holes[-1][0], pos + k)
+                else:
+                    self._holes.append((pos, pos + k))
+            pos += k
+        self._buf = bytes(out)
+        self._zero = False
+
+    def entry(self, idx: int) -> Optional[Tuple[bytes, int]]:
+        """(buffer, offset of entry idx in it), or None when the dump lacks part of it."""
+        off = idx * self.size
+        blk = off // self.BLOCK
+        if (off + self.size - 1) // self.BLOCK != blk:  # across two blocks: on its own
+            try:
+                return self.kd.read(self.base + off, self.size), 0
+            except KvmError:
+                return None
+        if blk != self._at:
+            self._load(blk)
+        rel = off - blk * self.BLOCK
+        if self._holes and _in_holes(self._holes, rel, rel + self.size):
+            return None
+        return self._buf, rel
+
+    def zero_block(self, idx: int) -> int:
+        """How many entries from idx on lie in a stored block of zeros (none is a record),
+        so that a walk can step over them at once; 0 otherwise."""
+        off = idx * self.size
+        blk = off // self.BLOCK
+        if blk != self._at:
+            self._load(blk)
+        if not self._zero:
+            return 0
+        end = (blk + 1) * self.BLOCK
+        return max(0, (end - off) // self.size)
 
 
-def _in_holes(holes: List[Tuple[int, int]], start: int, end: int) -> bool:
-    return any(a < end and start < b for a, b in holes)
+class _TextRing:
+    """The text data ring, read a block at a time as the walk goes (the records' texts
+    follow each other in it); a record whose text crosses a block, or lies in a block the
+    dump lacks part of, is read on its own.  Only the header and the text are read: a
+    record whose block header or text is missing has no text."""
 
+    BLOCK = 1 << 16
 
-def _read_ring(kd: Kvm, addr: int, count: int, esize: int, first: int,
-               n: int) -> Tuple[bytes, List[Tuple[int, int]]]:
-    """Elements first, first + 1, ... (n of them, modulo count) of a ring of count elements
-    of esize bytes at addr, in that order: one read, or two where they wrap."""
-    first &= count - 1
-    n1 = min(n, count - first)
-    buf, holes = _read_mem(kd, addr + first * esize, n1 * esize)
-    if n1 < n:
-        more, more_holes = _read_mem(kd, addr, (n - n1) * esize)
-        holes = holes + [(a + len(buf), b + len(buf)) for a, b in more_holes]
-        buf += more
-    return buf, holes
+    def __init__(self, kd: Kvm, base: int, size_bits: int) -> None:
+        self.kd, self.base, self.size_bits = kd, base, size_bits
+        self.size = 1 << size_bits
+        self._at = -1
+        self._buf: Optional[bytes] = None
+
+    def text(self, begin: int, nxt: int, text_len: int) -> Tuple[bytes, Optional[str]]:
+        """A record's text from its data block [begin, next) (logical positions)."""
+        if begin & 1 or nxt & 1:  # data-less record (empty line or failed reservation)
+            return b"", None
+        size_bits, size = self.size_bits, self.size
+        wb, wn = begin >> size_bits, nxt >> size_bits
+        start, end = begin & (size - 1), nxt & (size - 1)
+        if wb != wn:
+            if wb + 1 != wn:
+                return b"", "text block positions are inconsistent"
+            if end or not start:  # wrapped: the data sits at the ring's start
+                start = 0
+            else:  # ends exactly at the ring's end
+                end = size
+        start += 8  # the block begins with its descriptor id (unsigned long)
+        if end < start:
+            return b"", "text block is shorter than its header"
+        # the header and the text: a block is no longer than its text and padding
+        off = start - 8
+        n = 8 + min(end - start, text_len)
+        blk = off // self.BLOCK
+        if (off + n - 1) // self.BLOCK == blk:
+            if blk != self._at:
+                self._at = blk
+                try:
+                    self._buf = self.kd.read(self.base + blk * self.BLOCK,
+                                             min(self.BLOCK, size - blk * self.BLOCK))
+                except KvmError:  # a page of it is missing: its records one by one
+                    self._buf = None
+            if self._buf is not None:
+                rel = off - blk * self.BLOCK
+                return self._buf[rel + 8:rel + n], None
+        try:
+            block = self.kd.read(self.base + off, n)
+        except KvmError:
+            return b"", "text is not in the dump"
+        return block[8:], None
 
 
 def _unpacker(size: int, fields: List[Tuple[int, str]]) -> Callable[[bytes, int], Tuple[Any, ...]]:
@@ -201,12 +287,26 @@ def _cstr(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace") if raw[:1] != b"\0" else ""
 
 
+def _in_holes(holes: List[Tuple[int, int]], start: int, end: int) -> bool:
+    """Whether [start, end) meets a hole.  holes are sorted and disjoint: the last one
+    starting before end is the only one that can (a search, not a scan of every hole)."""
+    i = bisect.bisect_left(holes, (end,))
+    return i > 0 and holes[i - 1][1] > start
+
+
+def _missing(what: str, first: int, last: int) -> Record:
+    if first == last:
+        return Record(-1, 0, 0, b"", error=f"{what} {first} is not in the dump")
+    return Record(-1, 0, 0, b"", error=f"{what}s {first} to {last} are not in the dump")
+
+
 def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     """Every readable record from the oldest (tail) to the newest (head), in id order.
 
     A descriptor that is still being written or was recycled is skipped, as the kernel's
-    own readers do; one whose memory is missing from the dump comes back with ``error``.
-    levels=False leaves level and facility None (no need to load the kernel's types).
+    own readers do; one whose memory is missing from the dump comes back with ``error``
+    (one record for a run of them).  levels=False leaves level and facility None (no need
+    to load the kernel's types).
     """
     L = _Layout(kd)
     # level and facility need the kernel's types (BTF); the text alone does not
@@ -214,31 +314,22 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
     prb = kd.read_pointer(L.prb_ptr)
     ring = prb + L.rb_desc
     count_bits = kd.read_u32(ring + L.dr_count_bits)
-    if count_bits > _MAX_COUNT_BITS:
-        raise KvmError(errno.EINVAL, f"{L.source}: printk descriptor ring count_bits "
-                       f"{count_bits} is implausible")
-    count = 1 << count_bits
-    descs = kd.read_pointer(ring + L.dr_descs)
-    infos = kd.read_pointer(ring + L.dr_infos)
-    head = kd.read_u64(ring + L.dr_head + L.counter)
-    tail = kd.read_u64(ring + L.dr_tail + L.counter)
     text_ring = prb + L.rb_text
     size_bits = kd.read_u32(text_ring + L.data_size_bits)
     if size_bits > _MAX_SIZE_BITS:
-        raise KvmError(errno.EINVAL, f"{L.source}: printk text ring size_bits {size_bits} "
-                       "is implausible")
-    data_size = 1 << size_bits
+        raise KvmFormatError(errno.EINVAL, f"{L.source}: printk text ring size_bits {size_bits} "
+                             "is implausible")
+    # the kernel gives each descriptor 2^PRB_AVGBITS (32) bytes of text: never more
+    # descriptors than text bytes
+    if count_bits > min(_MAX_COUNT_BITS, size_bits):
+        raise KvmFormatError(errno.EINVAL, f"{L.source}: printk descriptor ring count_bits "
+                             f"{count_bits} is implausible (text ring size_bits {size_bits})")
+    count = 1 << count_bits
+    descs = _Array(kd, kd.read_pointer(ring + L.dr_descs), L.desc_size, count)
+    infos = _Array(kd, kd.read_pointer(ring + L.dr_infos), L.info_size, count)
+    head = kd.read_u64(ring + L.dr_head + L.counter)
+    tail = kd.read_u64(ring + L.dr_tail + L.counter)
     data_addr = kd.read_pointer(text_ring + L.data_data)
-    n_ids = (head - tail) & _ID_MASK
-    if n_ids >= count:  # the tail cannot be more than a ring behind the head
-        n_ids = count - 1
-        tail = (head - n_ids) & _ID_MASK
-    n = n_ids + 1
-
-    # three reads: the descriptors and infos from tail to head, the text ring
-    desc_buf, desc_holes = _read_ring(kd, descs, count, L.desc_size, tail, n)
-    info_buf, info_holes = _read_ring(kd, infos, count, L.info_size, tail, n)
-    data, data_holes = _read_mem(kd, data_addr, data_size)
 
     desc = _unpacker(L.desc_size, [(L.desc_sv, "Q"), (L.desc_lpos + L.lpos_begin, "Q"),
                                    (L.desc_lpos + L.lpos_next, "Q")])
@@ -252,57 +343,53 @@ def iter_records(kd: Kvm, levels: bool = True) -> Iterator[Record]:
         info_fields += [(fo, "B"), (lbit // 8, "B")]
         lev_shift, lev_mask = lbit % 8, (1 << lsize) - 1
     info = _unpacker(L.info_size, info_fields)
-    dsize, isize = L.desc_size, L.info_size
-    size_mask = data_size - 1
+    text_of = _TextRing(kd, data_addr, size_bits).text
     live = (DESC_COMMITTED, DESC_FINALIZED)
+    new = tuple.__new__
+    mask = count - 1
     level: Optional[int] = None
     facility: Optional[int] = None
-    err: Optional[str]
-    new = tuple.__new__
-    for k in range(n):
+    n_ids = (head - tail) & _ID_MASK
+    if n_ids >= count:  # the tail cannot be more than a ring behind the head
+        n_ids = count - 1
+        tail = (head - n_ids) & _ID_MASK
+    gap = None  # (first, last) id of a run of descriptors the dump lacks
+    k = 0
+    while k <= n_ids:
         rid = (tail + k) & _ID_MASK
-        d = k * dsize
-        if desc_holes and _in_holes(desc_holes, d, d + dsize):
-            yield Record(-1, 0, 0, b"", error=f"descriptor {rid} is not in the dump")
+        idx = rid & mask
+        de = descs.entry(idx)
+        if de is None:
+            gap = (gap[0] if gap else rid, rid)
+            k += 1
             continue
-        sv, begin, nxt = desc(desc_buf, d)
+        if gap:
+            yield _missing("descriptor", *gap)
+            gap = None
+        skip = descs.zero_block(idx)
+        if skip > 1:  # zeros: reserved descriptors of id 0, none a record to read
+            k += min(skip, count - idx)
+            continue
+        k += 1
+        sv, begin, nxt = desc(*de)
         if (sv & _ID_MASK) != rid or sv >> _STATE_SHIFT not in live:
             continue
-        i = k * isize
-        if info_holes and _in_holes(info_holes, i, i + isize):
-            yield Record(-1, 0, 0, b"", error=f"record info {rid} is not in the dump")
+        ie = infos.entry(idx)
+        if ie is None:
+            yield _missing("record info", rid, rid)
             continue
         if level_facility:
-            seq, ts, text_len, caller, subsys, device, facility, lev = info(info_buf, i)
+            seq, ts, text_len, caller, subsys, device, facility, lev = info(*ie)
             level = (lev >> lev_shift) & lev_mask
         else:
-            seq, ts, text_len, caller, subsys, device = info(info_buf, i)
-        # the text: data block [begin, next) in logical positions, after the block's id
-        err = None
-        if begin & 1 or nxt & 1:  # data-less record (empty line or failed reservation)
-            text = b""
-        else:
-            wb, wn = begin >> size_bits, nxt >> size_bits
-            start, end = begin & size_mask, nxt & size_mask
-            if wb != wn:
-                if wb + 1 != wn:
-                    err = "text block positions are inconsistent"
-                elif end or not start:  # wrapped: the data sits at the ring's start
-                    start = 0
-                else:  # ends exactly at the ring's end
-                    end = data_size
-            start += 8  # the block begins with its descriptor id (unsigned long)
-            if err:
-                text = b""
-            elif end < start:
-                text, err = b"", "text block is shorter than its header"
-            elif data_holes and _in_holes(data_holes, start - 8, end):
-                text, err = b"", "text is not in the dump"
-            else:
-                stop = start + text_len
-                text = data[start:stop if stop < end else end]
-        yield new(Record, (seq, ts, caller, text, level, facility,
-                           _cstr(subsys), _cstr(device), err))
+            seq, ts, text_len, caller, subsys, device = info(*ie)
+        text, err = text_of(begin, nxt, text_len)
+        yield new(Record, (seq, ts, caller, text, level, facility, _cstr(subsys),
+                           _cstr(device), err))
+    if gap:
+        yield _missing("descriptor", *gap)
+    if gap:
+        yield _missing("descriptor", *gap)
 
 
 def dmesg(kd: Kvm) -> List[Record]:
