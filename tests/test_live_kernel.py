@@ -131,7 +131,10 @@ def live(tmp_path_factory) -> LiveRun:
     out = tmp / "out.txt"
     t0 = time.monotonic()
     res = subprocess.run([sys.executable, str(ROOT / "fixtures" / "kernel" / "live_guest.py"),
-                          "--binary", str(probe), "--out", str(out), "--", "--kptr-restrict"],
+                          "--binary", str(probe), "--out", str(out),
+                          # libbpf's copy of the kernel's BTF is ~20 MB per handle: at 96 MiB
+                          # the guest's OOM killer took the probe now and then.
+                          "--mem", "256", "--", "--kptr-restrict"],
                          capture_output=True, text=True, timeout=900)
     seconds = time.monotonic() - t0
     if res.returncode != 0 or not out.exists():

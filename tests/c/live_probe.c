@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -485,6 +486,11 @@ int main(int argc, char **argv)
 
 	if (restrict_test)
 		probe_restricted();
+	{
+		struct rusage ru;
+		if (getrusage(RUSAGE_SELF, &ru) == 0) /* what the guest must hold */
+			printf("probe.maxrss_kb=%ld\n", ru.ru_maxrss);
+	}
 	printf("probe.done=1\n");
 	return 0;
 }
