@@ -115,7 +115,10 @@ size_t kvm_info(kvm_t *kd, char *buf, size_t len)
 	put(&o, "vmcoreinfo=%d\n", kd->vmcoreinfo != NULL);
 	put_vmci(&o, kd, "OSRELEASE", "osrelease");
 	put_vmci(&o, kd, "BUILD-ID", "build_id");
-	put_vmci(&o, kd, "KERNELOFFSET", "kerneloffset");
+	/* As parsed (hex, as VMCOREINFO writes it): a value that does not parse is
+	 * not used, so not shown as if it were. */
+	if (kd->have_kerndisp)
+		put(&o, "kerneloffset=%llx\n", (unsigned long long)kd->kerndisp);
 	put_vmci(&o, kd, "CRASHTIME", "vmcoreinfo_crashtime");
 	put_segs(&o, "virtual", &kd->vsegs);
 	put_segs(&o, "physical", &kd->psegs);

@@ -615,7 +615,9 @@ class Kvm(_Reader, TypesMixin):
                 segments.append({"space": space, "start": int(start, 16), "size": int(size, 16),
                                  "filesz": int(filesz, 16), "offset": int(off, 16)})
                 continue
-            info[key] = int(value) if value.lstrip("-").isdigit() else value
+            # ASCII digits only: str.isdigit() takes '²', which int() refuses.
+            digits = value[1:] if value.startswith("-") else value
+            info[key] = int(value) if digits.isascii() and digits.isdigit() else value
         info["segments"] = segments
         if parts:
             info["parts"] = parts

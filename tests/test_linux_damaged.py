@@ -150,3 +150,32 @@ def test_printk_ring_claiming_gigabytes(damaged, field, value):
     assert "Traceback" not in r.stderr and "MemoryError" not in r.stderr, r.stderr[-2000:]
     if field == "count_bits":
         assert r.returncode != 0 and "count_bits 28 is implausible" in r.stderr
+
+
+@pytest.mark.parametrize("key, bad", [(b"KERNELOFFSET=", b"&"), (b"CRASHTIME=", "\u00b2".encode())])
+def test_vmcoreinfo_values_that_do_not_parse(panic, tmp_path, key, bad):
+    """A VMCOREINFO number that is not one (the walks target's finding: a
+    KERNELOFFSET of '&' made the open raise a bare ValueError; str.isdigit
+    takes '²', which int() refuses) opens, is not shown as a number, and the
+    tools still read."""
+    src = panic["kdump"].path("vmcore.elf")
+    with open(src, "rb") as f:
+        data = bytearray(f.read())
+    n = 0
+    pos = data.find(key)
+    while pos >= 0:
+        start = pos + len(key)
+        data[start:start + len(bad)] = bad  # the same length: nothing else moves
+        n += 1
+        pos = data.find(key, start)
+    assert n >= 1
+    copy = tmp_path / "vmcore.elf"
+    copy.write_bytes(bytes(data))
+    with pykvm.open(None, copy) as kd:
+        info = kd.info
+        if key == b"KERNELOFFSET=":
+            assert "kerneloffset" not in info
+        else:
+            assert isinstance(info["vmcoreinfo_crashtime"], str)
+        assert kd.read_cstring(kd.symbol("linux_banner")).startswith("Linux version")
+        assert len(list(tasks(kd))) > 10
