@@ -13,8 +13,9 @@ the public face; this package holds the machinery:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .typesys import Member, Type, TypeTable
@@ -27,15 +28,4 @@ __all__ = ["Type", "Member", "TypeTable", "Object", "Symbolized"]
 _WHERE = {"Type": "typesys", "Member": "typesys", "TypeTable": "typesys", "Object": "objects",
           "Symbolized": "helpers"}
 
-
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)

@@ -7,8 +7,9 @@ importing one module (pykvm.linux.tasks) does not load the printk reader.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 # eager: the submodule of the same name would otherwise shadow the function once imported
 from .vmcoreinfo import VmcoreInfo, vmcoreinfo
@@ -19,15 +20,4 @@ if TYPE_CHECKING:
 __all__ = ["VmcoreInfo", "vmcoreinfo", "Record", "dmesg", "format_makedumpfile"]
 _WHERE = {"Record": "printk", "dmesg": "printk", "format_makedumpfile": "printk"}
 
-
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
