@@ -1,14 +1,19 @@
 /*
  * access.c - the read and write paths: virtual segments, else translate
- * (through a small cache) and move physical bytes.  Nothing here allocates
- * or locks; the translation cache tolerates concurrent use by checking
- * each entry instead of locking it.
+ * (through a small cache) and move physical bytes, and the translation
+ * caches themselves.  Reads neither allocate nor lock; the caches tolerate
+ * concurrent use by checking each entry instead of locking it.
  */
+#define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS, madvise(MADV_HUGEPAGE) */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
 
+#include <stdint.h>
+#include <sys/mman.h>
+
 #include "kvm_private.h"
+#include "pagecache.h"
 
 #define PAGE_SHIFT 12
 #define PAGE_MASK ((1ULL << PAGE_SHIFT) - 1)
@@ -22,6 +27,111 @@
 #define STORE(x, v) ((x) = (v))
 #endif
 
+#if defined(__GNUC__)
+/*
+ * The page-ref cache (kd->reftlb, compressed formats): where the decoded
+ * copy of a virtual page is.  Entries are seqlocks: a reader takes one
+ * only if its seq was even and unchanged around the reading of it, and
+ * the copy itself is checked the same way by the page cache.
+ */
+static int ref_get(kvm_t *kd, uint64_t addr, void *buf, size_t len)
+{
+	uint64_t vpn = (addr >> PAGE_SHIFT) + 1, s;
+	const struct kvm_ref_entry *e = &kd->reftlb[vpn % KVM_TLB_SIZE];
+	struct kvm_pageref r;
+
+	s = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+	if ((s & 1) || LOAD(e->vpage) != vpn)
+		return 0;
+	r.slot = LOAD(e->ref.slot);
+	r.seq = LOAD(e->ref.seq);
+	r.base = LOAD(e->ref.base);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (LOAD(e->seq) != s)
+		return 0;
+	return kvm_pagecache_reread(&r, r.base + (size_t)(addr & PAGE_MASK), buf, len);
+}
+
+/* Remember where page addr was found; skipped if another thread is at it. */
+static void ref_put(kvm_t *kd, uint64_t addr, const struct kvm_pageref *r)
+{
+	uint64_t vpn = (addr >> PAGE_SHIFT) + 1;
+	struct kvm_ref_entry *e = &kd->reftlb[vpn % KVM_TLB_SIZE];
+	uint64_t s = LOAD(e->seq);
+
+	if ((s & 1) || !__atomic_compare_exchange_n(&e->seq, &s, s + 1, 0,
+						    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	STORE(e->vpage, vpn);
+	STORE(e->ref.slot, r->slot);
+	STORE(e->ref.seq, r->seq);
+	STORE(e->ref.base, r->base);
+	__atomic_store_n(&e->seq, s + 2, __ATOMIC_RELEASE);
+}
+
+void kvm_reftlb_init(kvm_t *kd)
+{
+	kd->reftlb = (struct kvm_ref_entry *)(void *)(kd->tlb + KVM_TLB_SIZE);
+}
+#else
+/* No atomics: no page-ref cache (kvm_reftlb_init leaves it NULL). */
+static int ref_get(kvm_t *kd, uint64_t addr, void *buf, size_t len)
+{
+	(void)kd, (void)addr, (void)buf, (void)len;
+	return 0;
+}
+
+static void ref_put(kvm_t *kd, uint64_t addr, const struct kvm_pageref *r)
+{
+	(void)kd, (void)addr, (void)r;
+}
+
+void kvm_reftlb_init(kvm_t *kd)
+{
+	(void)kd;
+}
+#endif
+
+/*
+ * Both translation caches in one mapping, in huge pages where the kernel
+ * gives them (MADV_HUGEPAGE).  A small read looks up a random entry of a
+ * table that spans 140 pages of 4 KiB: reading thousands of scattered
+ * pages, that look-up missed the CPU's own TLB about as often as the
+ * dump's page did, doubling the page walks of every read (two of them, on
+ * a virtual machine, are each a walk of two sets of tables).  The 2 MiB
+ * the mapping is rounded to cost memory only where huge pages back it.
+ */
+#define HUGE_BYTES ((size_t)2 << 20)
+
+int kvm_caches_new(kvm_t *kd)
+{
+	size_t bytes = KVM_TLB_SIZE * (sizeof(struct kvm_tlb_entry) + sizeof(struct kvm_ref_entry));
+	size_t len = (bytes + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES + HUGE_BYTES;
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (m == MAP_FAILED)
+		return -1;
+	a = ((uintptr_t)m + HUGE_BYTES - 1) & ~(uintptr_t)(HUGE_BYTES - 1);
+#ifdef MADV_HUGEPAGE
+	(void)madvise((void *)a, len - HUGE_BYTES, MADV_HUGEPAGE); /* advice only */
+#endif
+	kd->caches_map = m;
+	kd->caches_len = len;
+	kd->tlb = (struct kvm_tlb_entry *)a;
+	return 0;
+}
+
+void kvm_caches_free(kvm_t *kd)
+{
+	if (kd->caches_map != NULL)
+		munmap(kd->caches_map, kd->caches_len);
+	kd->caches_map = NULL;
+	kd->tlb = NULL;
+	kd->reftlb = NULL;
+}
+
 enum kvm_status kvm_phys_access(kvm_t *kd, uint64_t pa, void *buf,
 				size_t len, int write, size_t *done)
 {
@@ -33,7 +143,7 @@ enum kvm_status kvm_phys_access(kvm_t *kd, uint64_t pa, void *buf,
 		*done = 0;
 		if (write)
 			return KVM_RDONLY;
-		st = kd->physops->read(kd, pa, buf, n);
+		st = kd->physops->read(kd, pa, buf, n, NULL);
 		if (st == KVM_OK)
 			*done = n;
 		return st;
@@ -107,6 +217,10 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 			return (ssize_t)len;
 		}
 	}
+	if (kd->reftlb != NULL && !write && !physical && len > 0 &&
+	    len <= PAGE_SIZE_4K - (addr & PAGE_MASK) &&
+	    ref_get(kd, addr, buf, len))
+		return (ssize_t)len; /* a warm page of a compressed dump */
 	if (write && kd->flag != O_RDWR) {
 		kvm_err(kd, EBADF, "%s: opened read-only: cannot write",
 			kd->core.path);
@@ -139,10 +253,21 @@ ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,
 			if (st == KVM_UNMAPPED && kd->kernel) {
 				uint64_t pa, room;
 				st = kvm_translate(kd, a, &pa, &room);
-				if (st == KVM_OK)
+				if (st == KVM_OK && kd->reftlb != NULL && !write &&
+				    want <= PAGE_SIZE_4K - (a & PAGE_MASK)) {
+					/* Within a page: note where the format keeps it decoded. */
+					struct kvm_pageref r = { NULL, 0, 0 };
+					st = kd->physops->read(kd, pa, p + total, want, &r);
+					if (st == KVM_OK) {
+						done = want;
+						if (r.slot != NULL)
+							ref_put(kd, a, &r);
+					}
+				} else if (st == KVM_OK) {
 					st = kvm_phys_access(kd, pa, p + total,
 							     room < want ? (size_t)room : want,
 							     write, &done);
+				}
 			}
 		}
 		if (st == KVM_EXCLUDED && !write &&

@@ -225,11 +225,23 @@ static const struct avml_chunk *find_chunk(const struct avml *a, uint64_t pa)
 	return NULL;
 }
 
-static enum kvm_status avml_read(kvm_t *kd, uint64_t pa, void *buf, size_t len)
+static enum kvm_status avml_read(kvm_t *kd, uint64_t pa, void *buf, size_t len,
+				 struct kvm_pageref *ref)
 {
 	struct avml *a = kd->physdata;
 	unsigned char *out = buf;
+	const struct avml_chunk *first = ref != NULL ? find_chunk(a, pa) : NULL;
+	uint64_t page = pa & ~(uint64_t)4095;
 
+	/* A page ref only when the 4 KiB page of pa and the read lie in one chunk. */
+	if (ref != NULL) {
+		ref->slot = NULL;
+		if (first == NULL || page < first->pa || page + 4096 > first->pa + first->ulen ||
+		    pa + len > first->pa + first->ulen)
+			ref = NULL;
+		else
+			ref->base = (size_t)(page - first->pa);
+	}
 	while (len > 0) {
 		const struct avml_chunk *c = find_chunk(a, pa);
 		size_t off, n;
@@ -239,9 +251,9 @@ static enum kvm_status avml_read(kvm_t *kd, uint64_t pa, void *buf, size_t len)
 			return KVM_UNMAPPED;
 		off = (size_t)(pa - c->pa);
 		n = c->ulen - off < len ? c->ulen - off : len;
-		if (!kvm_pagecache_lookup(a->cache, (uint64_t)(c - a->chunks), off, out, n)) {
+		if (!kvm_pagecache_lookup(a->cache, (uint64_t)(c - a->chunks), off, out, n, ref)) {
 			st = kvm_pagecache_read(kd, a->cache, (uint64_t)(c - a->chunks), off,
-						out, n, fill_chunk, a);
+						out, n, fill_chunk, a, ref);
 			if (st != KVM_OK)
 				return st;
 		}

@@ -305,11 +305,12 @@ static enum kvm_status fill_page(kvm_t *kd, void *arg, uint64_t pfn,
 /* A compressed page through the cache; *raw when pfn turns out stored raw. */
 static enum kvm_status read_cached(kvm_t *kd, struct kdump *k, uint64_t pfn,
 				   uint64_t word, size_t off, unsigned char *out,
-				   size_t n, struct pdesc *d, int *raw)
+				   size_t n, struct pdesc *d, int *raw,
+				   struct kvm_pageref *ref)
 {
 	enum kvm_status st;
 
-	if (kvm_pagecache_lookup(k->cache, pfn, off, out, n))
+	if (kvm_pagecache_lookup(k->cache, pfn, off, out, n, ref))
 		return KVM_OK;
 	/* A miss: find out what the page is, without a lock. */
 	st = get_desc(kd, k, pfn, word, d);
@@ -320,11 +321,12 @@ static enum kvm_status read_cached(kvm_t *kd, struct kdump *k, uint64_t pfn,
 		*raw = 1;
 		return KVM_OK;
 	}
-	return kvm_pagecache_read(kd, k->cache, pfn, off, out, n, fill_page, d);
+	return kvm_pagecache_read(kd, k->cache, pfn, off, out, n, fill_page, d, ref);
 }
 
 static enum kvm_status read_page(kvm_t *kd, struct kdump *k, uint64_t pfn,
-				 size_t off, unsigned char *out, size_t n)
+				 size_t off, unsigned char *out, size_t n,
+				 struct kvm_pageref *ref)
 {
 	uint64_t w = pfn / 64, bit = 1ULL << (pfn % 64), word;
 	struct pdesc d;
@@ -344,9 +346,11 @@ static enum kvm_status read_page(kvm_t *kd, struct kdump *k, uint64_t pfn,
 	}
 	if (!(LOAD(k->rawmap[w]) & bit)) {
 		int raw = 0;
-		st = read_cached(kd, k, pfn, word, off, out, n, &d, &raw);
+		st = read_cached(kd, k, pfn, word, off, out, n, &d, &raw, ref);
 		if (!raw)
 			return st;
+		if (ref != NULL)
+			ref->slot = NULL; /* stored raw: copied from the file below */
 	} else if ((st = get_desc(kd, k, pfn, word, &d)) != KVM_OK) {
 		return st;
 	}
@@ -358,16 +362,24 @@ static enum kvm_status read_page(kvm_t *kd, struct kdump *k, uint64_t pfn,
 	return KVM_OK;
 }
 
-static enum kvm_status kdump_read(kvm_t *kd, uint64_t pa, void *buf, size_t len)
+static enum kvm_status kdump_read(kvm_t *kd, uint64_t pa, void *buf, size_t len,
+				  struct kvm_pageref *ref)
 {
 	struct kdump *k = kd->physdata;
 	unsigned char *out = buf;
 
+	if (ref != NULL) {
+		/* Blocks are pages of 4 KiB or more: the 4 KiB page of pa is in one. */
+		ref->slot = NULL;
+		ref->base = (size_t)(pa & (k->block_size - 1) & ~(uint64_t)4095);
+		if (k->block_size < 4096 || (pa & (k->block_size - 1)) + len > k->block_size)
+			ref = NULL;
+	}
 	/* One block at a time (callers already split at pages). */
 	while (len > 0) {
 		size_t off = (size_t)(pa & (k->block_size - 1));
 		size_t n = k->block_size - off < len ? k->block_size - off : len;
-		enum kvm_status st = read_page(kd, k, pa >> k->shift, off, out, n);
+		enum kvm_status st = read_page(kd, k, pa >> k->shift, off, out, n, ref);
 		if (st != KVM_OK)
 			return st;
 		pa += n;

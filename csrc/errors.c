@@ -122,6 +122,7 @@ void kvm_handle_free(kvm_t *kd)
 	if (kd->arch != NULL && kd->arch->close != NULL)
 		kd->arch->close(kd);
 	kvm_file_close(&kd->core);
+	kvm_caches_free(kd);
 	kvm_symtab_free(&kd->syms);
 	free(kd->btf_path);
 	free(kd->vsegs.v);

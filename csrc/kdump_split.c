@@ -65,11 +65,17 @@ static long find_part(const struct split *sp, uint64_t pfn)
 	return -1;
 }
 
-static enum kvm_status split_read(kvm_t *kd, uint64_t pa, void *buf, size_t len)
+static enum kvm_status split_read(kvm_t *kd, uint64_t pa, void *buf, size_t len,
+				  struct kvm_pageref *ref)
 {
 	const struct split *sp = kd->physdata;
 	unsigned char *out = buf;
 
+	/* A page ref only for a read within one block: the part's own. */
+	if (ref != NULL && (pa & (sp->block_size - 1)) + len > sp->block_size) {
+		ref->slot = NULL;
+		ref = NULL;
+	}
 	while (len > 0) {
 		size_t off = (size_t)(pa & (sp->block_size - 1));
 		size_t n = sp->block_size - off < len ? sp->block_size - off : len;
@@ -80,7 +86,7 @@ static enum kvm_status split_read(kvm_t *kd, uint64_t pa, void *buf, size_t len)
 		if (i < 0)
 			return KVM_UNMAPPED;
 		p = sp->part[i];
-		st = p->physops->read(p, pa, out, n);
+		st = p->physops->read(p, pa, out, n, ref);
 		if (st == KVM_IOERR_MSG || st == KVM_FAULT_MSG)
 			kvm_err(kd, p->errnum, "%s", p->errbuf); /* the part's words */
 		if (st != KVM_OK)

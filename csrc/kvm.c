@@ -169,6 +169,16 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (kvm_caches_new(kd) != 0) {
+		free(kd);
+		kd = NULL;
+		if (errstr != NULL)
+			fprintf(stderr, "%s: out of memory\n", errstr);
+		if (errbuf != NULL)
+			snprintf(errbuf, KVM_ERRBUF_SIZE, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
 	kd->core.fd = -1;
 	kd->flag = flag;
 	kd->pagesize = 4096;
@@ -241,9 +251,12 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 	 */
 	if (kd->kernel && !kd->live && kd->core.map != NULL && kd->physops == NULL &&
 	    kd->vsegs.n == 0) {
-		memset(kd->tlb, 0, sizeof(kd->tlb));
+		memset(kd->tlb, 0, KVM_TLB_SIZE * sizeof(*kd->tlb));
 		kd->fastmap = 1;
 	}
+	/* A compressed kernel dump: warm small reads go through page refs. */
+	if (kd->kernel && kd->physops != NULL && kd->vsegs.n == 0)
+		kvm_reftlb_init(kd);
 	/* The open succeeded: the buffer starts clean for later calls. */
 	kd->errbuf[0] = '\0';
 	kd->errnum = 0;

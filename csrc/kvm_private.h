@@ -40,8 +40,8 @@ struct kvm_file {
 	unsigned char *map;   /* whole-file mapping, or NULL */
 	int writable;
 	/*
-	 * The mapping's resident bound (file.c), in 128 KiB windows of the
-	 * address space (two of the kernel's fault-around units): per window 0 = not
+	 * The mapping's resident bound (file.c), in 2 MiB windows of the
+	 * address space (the largest page-cache folio): per window 0 = not
 	 * mapped by us, 1 = read since the last sweep, 2 = read before it.
 	 */
 	unsigned char *win;
@@ -86,10 +86,26 @@ struct kvm_symtab {
 	size_t nbyname;  /* slots, a power of two */
 };
 
-/* Compressed-dump and other non-ELF physical memory sources. */
+/*
+ * A decoded page a compressed format holds in its page cache, for reading
+ * the same 4 KiB again without the format or a lock (access.c,
+ * kvm_pagecache_reread): good while the slot's generation is still seq.
+ */
+struct kvm_pageref {
+	const void *slot; /* NULL: none */
+	uint64_t seq;
+	size_t base; /* where the 4 KiB page holding pa starts in the slot's buffer */
+};
+
+/*
+ * Compressed-dump and other non-ELF physical memory sources.  read may
+ * fill ref (when not NULL) if the whole 4 KiB page holding pa lies in one
+ * page-cache slot; else it leaves ref->slot NULL.
+ */
 struct kvm_physops {
 	const char *name;
-	enum kvm_status (*read)(kvm_t *kd, uint64_t pa, void *buf, size_t len);
+	enum kvm_status (*read)(kvm_t *kd, uint64_t pa, void *buf, size_t len,
+				struct kvm_pageref *ref);
 	void (*close)(kvm_t *kd);
 };
 
@@ -114,6 +130,18 @@ struct kvm_tlb_entry {
 	uint64_t ppage; /* physical page address */
 	uint64_t fpage; /* file offset + 1 of the page stored whole in the mapped core, or 0 */
 	uint64_t check; /* vpage ^ ppage ^ fpage: a torn entry fails this test */
+};
+
+/*
+ * For compressed formats: virtual page -> the page-cache slot that holds
+ * it decoded, so a small read of a warm page is one look here and one
+ * copy (access.c).  Each entry is a seqlock of its own (seq odd while it
+ * is written), so a reader never uses a half-written entry.
+ */
+struct kvm_ref_entry {
+	uint64_t seq;
+	uint64_t vpage; /* virtual page number + 1 (0 = empty) */
+	struct kvm_pageref ref;
 };
 
 struct __kvm {
@@ -163,8 +191,11 @@ struct __kvm {
 	const struct kvm_arch *arch;
 	void *archdata;
 	char notrans[320]; /* why there is no translation, when there is none */
-	struct kvm_tlb_entry tlb[KVM_TLB_SIZE];
+	struct kvm_tlb_entry *tlb; /* KVM_TLB_SIZE entries (kvm_caches_new) */
 	int fastmap; /* virtual reads may copy from the mapping through the tlb (access.c) */
+	struct kvm_ref_entry *reftlb; /* KVM_TLB_SIZE entries, or NULL (access.c) */
+	void *caches_map; /* the mapping both live in, and its length */
+	size_t caches_len;
 
 	struct kvm_symtab syms;
 	int have_syms;
@@ -222,7 +253,7 @@ enum kvm_status kvm_file_copy(struct kvm_file *f, uint64_t off, void *buf,
 			      size_t len, int write);
 void kvm_file_bound(struct kvm_file *f, size_t budget);
 void kvm_file_touch_slow(struct kvm_file *f, uint64_t off, size_t len);
-#define KVM_WIN_SHIFT 17 /* the bound's windows: 128 KiB (file.c) */
+#define KVM_WIN_SHIFT 21 /* the bound's windows: 2 MiB (file.c) */
 /* Note that [off, off+len) of the mapping is about to be read or written. */
 static inline void kvm_file_touch(struct kvm_file *f, uint64_t off, size_t len)
 {
@@ -309,6 +340,12 @@ const struct kvm_arch *kvm_arch_find(int machine);
 /* access.c: the read and write paths. */
 enum kvm_status kvm_phys_access(kvm_t *kd, uint64_t pa, void *buf,
 				size_t len, int write, size_t *done);
+/* The translation caches of a new handle (access.c): 0, or -1 when out
+ * of memory; kvm_caches_free undoes it. */
+int kvm_caches_new(kvm_t *kd);
+void kvm_caches_free(kvm_t *kd);
+/* Turn on the page-ref cache of a compressed kernel dump (access.c). */
+void kvm_reftlb_init(kvm_t *kd);
 enum kvm_status kvm_translate(kvm_t *kd, uint64_t va, uint64_t *pa,
 			      uint64_t *pagesize);
 ssize_t kvm_access(kvm_t *kd, uint64_t addr, void *buf, size_t len,

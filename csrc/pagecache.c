@@ -27,12 +27,33 @@ enum { SLOT_EMPTY, SLOT_VALID, SLOT_FILLING };
  */
 #define HUGE_BYTES ((size_t)2 << 20)
 
+/*
+ * A slot's seq is its generation, odd while the slot is being (re)filled:
+ * a reader without the lock (kvm_pagecache_reread) copies the data and
+ * keeps the copy only if seq was even and the same before and after.
+ */
 struct slot {
 	uint64_t key;
 	unsigned char *data; /* page_size bytes from the arena, on first fill */
+	uint64_t seq;
 	unsigned char state;
 	unsigned char ref; /* CLOCK: used since the hand last passed */
 };
+
+#if defined(__GNUC__)
+#define SEQ_LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define SEQ_RELOAD(x) (__atomic_thread_fence(__ATOMIC_ACQUIRE), __atomic_load_n(&(x), __ATOMIC_RELAXED))
+#define SEQ_BEGIN(x) (__atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED), __atomic_thread_fence(__ATOMIC_RELEASE))
+#define SEQ_END(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELEASE)
+#define REF_LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define REF_STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#else
+/* No atomics: no lock-free re-reads (kvm_pagecache_reread says no). */
+#define SEQ_BEGIN(x) ((x)++)
+#define SEQ_END(x) ((x)++)
+#define REF_LOAD(x) (x)
+#define REF_STORE(x, v) ((x) = (v))
+#endif
 
 /* One lock and the cache sets it guards. */
 struct stripe {
@@ -218,8 +239,8 @@ static struct slot *cache_victim(struct slot *set, unsigned ways,
 			return c;
 		if (c->state == SLOT_FILLING)
 			continue;
-		if (c->ref) {
-			c->ref = 0;
+		if (REF_LOAD(c->ref)) {
+			REF_STORE(c->ref, 0);
 			continue;
 		}
 		return c;
@@ -227,24 +248,64 @@ static struct slot *cache_victim(struct slot *set, unsigned ways,
 	return NULL; /* every slot is being filled: wait */
 }
 
+/* Mark a slot used (CLOCK) and, with the stripe locked, say where it is. */
+static void hit(struct slot *e, struct kvm_pageref *ref)
+{
+	if (!REF_LOAD(e->ref))
+		REF_STORE(e->ref, 1);
+	if (ref != NULL) {
+		ref->slot = e;
+		ref->seq = e->seq;
+	}
+}
+
 int kvm_pagecache_lookup(struct kvm_pagecache *c, uint64_t key, size_t off,
-			 void *out, size_t n)
+			 void *out, size_t n, struct kvm_pageref *ref)
 {
 	struct stripe *s;
 	unsigned char *hand;
 	struct slot *set = set_of(c, key, &s, &hand), *e;
-	int hit = 0;
+	int found = 0;
 
 	pthread_mutex_lock(&s->mu);
 	e = cache_find(set, c->ways, key);
 	if (e != NULL && e->state == SLOT_VALID) {
 		memcpy(out, e->data + off, n);
-		if (!e->ref)
-			e->ref = 1;
-		hit = 1;
+		hit(e, ref);
+		found = 1;
 	}
 	pthread_mutex_unlock(&s->mu);
-	return hit;
+	return found;
+}
+
+int kvm_pagecache_reread(const struct kvm_pageref *ref, size_t off, void *out,
+			 size_t n)
+{
+#if defined(__GNUC__)
+	struct slot *e = (struct slot *)(uintptr_t)ref->slot;
+
+	if (e == NULL || SEQ_LOAD(e->seq) != ref->seq)
+		return 0;
+	/* May race a refill: the second look at seq tells, and then the
+	 * bytes copied are thrown away. */
+	memcpy(out, e->data + off, n);
+	if (SEQ_RELOAD(e->seq) != ref->seq)
+		return 0;
+	if (!REF_LOAD(e->ref))
+		REF_STORE(e->ref, 1);
+	return 1;
+#else
+	(void)ref, (void)off, (void)out, (void)n;
+	return 0;
+#endif
+}
+
+/* The slot is to be rewritten: lock-free readers of it must miss. */
+static void begin_fill(struct slot *e)
+{
+	SEQ_BEGIN(e->seq);
+	e->state = SLOT_FILLING;
+	REF_STORE(e->ref, 0);
 }
 
 /*
@@ -273,9 +334,8 @@ static struct slot *claim(struct kvm_pagecache *c, struct stripe *s,
 	*valid = 0;
 	if (e->state == SLOT_VALID)
 		s->used--;
+	begin_fill(e);
 	e->key = key;
-	e->state = SLOT_FILLING;
-	e->ref = 0;
 	return e;
 }
 
@@ -284,18 +344,20 @@ static void publish(struct stripe *s, struct slot *e, int ok)
 {
 	if (ok) {
 		e->state = SLOT_VALID;
-		e->ref = 1;
+		REF_STORE(e->ref, 1);
 		s->used++;
 	} else {
 		e->state = SLOT_EMPTY;
 	}
+	SEQ_END(e->seq);
 	if (s->waiters)
 		pthread_cond_broadcast(&s->cv);
 }
 
 enum kvm_status kvm_pagecache_read(kvm_t *kd, struct kvm_pagecache *c,
 				   uint64_t key, size_t off, void *out,
-				   size_t n, kvm_page_fill_fn fill, void *arg)
+				   size_t n, kvm_page_fill_fn fill, void *arg,
+				   struct kvm_pageref *ref)
 {
 	struct stripe *s;
 	unsigned char *hand;
@@ -307,8 +369,7 @@ enum kvm_status kvm_pagecache_read(kvm_t *kd, struct kvm_pagecache *c,
 	e = claim(c, s, set, hand, key, &valid);
 	if (valid) {
 		memcpy(out, e->data + off, n);
-		if (!e->ref)
-			e->ref = 1;
+		hit(e, ref);
 		pthread_mutex_unlock(&s->mu);
 		return KVM_OK;
 	}
@@ -323,9 +384,11 @@ enum kvm_status kvm_pagecache_read(kvm_t *kd, struct kvm_pagecache *c,
 	}
 
 	pthread_mutex_lock(&s->mu);
-	if (st == KVM_OK)
-		memcpy(out, e->data + off, n);
 	publish(s, e, st == KVM_OK);
+	if (st == KVM_OK) {
+		memcpy(out, e->data + off, n);
+		hit(e, ref);
+	}
 	pthread_mutex_unlock(&s->mu);
 	return st;
 }
@@ -342,8 +405,7 @@ int kvm_pagecache_insert(struct kvm_pagecache *c, uint64_t key,
 	e = claim(c, s, set, hand, key, &valid);
 	if (valid) {
 		/* Replaced in place: readers wait while it is rewritten. */
-		e->state = SLOT_FILLING;
-		e->ref = 0;
+		begin_fill(e);
 		s->used--;
 	}
 	pthread_mutex_unlock(&s->mu);

@@ -26,14 +26,25 @@ struct kvm_pagecache *kvm_pagecache_new(kvm_t *kd, size_t max_pages,
 					size_t page_size);
 void kvm_pagecache_free(struct kvm_pagecache *c);
 
-/* Copy n bytes at off of a cached page into out: 1, or 0 when it is not cached. */
+/* Copy n bytes at off of a cached page into out: 1, or 0 when it is not
+ * cached.  ref (may be NULL) gets the slot and its generation on a hit. */
 int kvm_pagecache_lookup(struct kvm_pagecache *c, uint64_t key, size_t off,
-			 void *out, size_t n);
+			 void *out, size_t n, struct kvm_pageref *ref);
 
-/* Copy n bytes at off of page key into out, calling fill on a miss. */
+/* Copy n bytes at off of page key into out, calling fill on a miss; ref
+ * (may be NULL) as for kvm_pagecache_lookup when it succeeds. */
 enum kvm_status kvm_pagecache_read(kvm_t *kd, struct kvm_pagecache *c,
 				   uint64_t key, size_t off, void *out,
-				   size_t n, kvm_page_fill_fn fill, void *arg);
+				   size_t n, kvm_page_fill_fn fill, void *arg,
+				   struct kvm_pageref *ref);
+
+/*
+ * Copy n bytes at off of the slot ref names, without a lock: 1 when the
+ * slot still holds what it held when ref was taken, else 0 (out may then
+ * hold anything; read again the usual way).  Safe while the cache lives.
+ */
+int kvm_pagecache_reread(const struct kvm_pageref *ref, size_t off, void *out,
+			 size_t n);
 
 /* Put a decoded page (page_size bytes) in, replacing what it evicts.
  * 0, or -1 when out of memory (the cache stays as it was). */

@@ -86,7 +86,7 @@ def open(namelist: Optional[PathArg] = None, corefile: Optional[CoreArg] = None,
     format="elf"|"kdump"|"lime"|"avml"|"raw" (force a core format; raw
     images open only so; "elf-kernel" / "elf-process" also say what an ELF
     core is), map_budget=BYTES (how much of the mapped core file stays
-    mapped, so in RSS; default 48 MiB, the least recently read 128 KiB
+    mapped, so in RSS; default 48 MiB, the least recently read 2 MiB
     windows unmapped past it), pread=True (never map the core: every read a
     pread), btf=PATH (kernel types from a raw BTF file such as a copy of
     /sys/kernel/btf/vmlinux, or an ELF with a .BTF section, for kernels

@@ -164,7 +164,7 @@ def test_direct_map_reads_as_version_6(reencoded, variant):
         pfns = sorted(rng.sample(range(d.truth["mem_mb"] * 256), 400))
         addrs = [base + pfn * PAGE for pfn in pfns]
         v6 = {a: outcome(kd, a, PAGE, False) for a in addrs}
-    assert sum(isinstance(o, bytes) for o in v6.values()) > 100
+    assert sum(isinstance(o, bytes) for o in v6.values()) > 50  # a quarter of RAM is dumped
     assert sum(o is pykvm.PageExcludedError for o in v6.values()) > 20
     for version in WITH_VMCOREINFO:
         with pykvm.open(d.kallsyms, vfile(d, version)) as kd:
