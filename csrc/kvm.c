@@ -161,17 +161,8 @@ kvm_t *kvm_open_opts(const char *namelist, const char *corefile,
 	size_t nparts = 0;
 	int e;
 
-	if (kd == NULL) {
-		if (errstr != NULL)
-			fprintf(stderr, "%s: out of memory\n", errstr);
-		if (errbuf != NULL)
-			snprintf(errbuf, KVM_ERRBUF_SIZE, "out of memory");
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (kvm_caches_new(kd) != 0) {
+	if (kd == NULL || kvm_caches_new(kd) != 0) {
 		free(kd);
-		kd = NULL;
 		if (errstr != NULL)
 			fprintf(stderr, "%s: out of memory\n", errstr);
 		if (errbuf != NULL)
